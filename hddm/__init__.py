@@ -1,0 +1,3 @@
+"""hddm: Heterogeneous Decentralized Diffusion Models."""
+
+__version__ = "0.1.0"

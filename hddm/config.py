@@ -1,0 +1,151 @@
+"""Structured configs: the schema every composed Hydra config is merged into and validated against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from hddm.diffusion.objectives import make_objective
+from hddm.diffusion.schedules import get_schedule
+from hddm.errors import HddmError
+from hddm.models.dit import get_dit_size
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = MISSING  # ddpm | fm
+    prediction: str = MISSING  # epsilon | velocity
+    default_schedule: str = MISSING  # used when no schedule=<name> is given
+    time_scale: float = 999.0  # t_model = time_scale * t
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = MISSING  # cosine | linear
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # a key of hddm.models.dit.DIT_SIZES
+
+
+@dataclass
+class TextConfig:
+    name: str = MISSING  # minilm | clip
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING  # mnist | latents
+    space: str = "pixel"  # pixel | latent
+    channels: int = 1
+    image_size: int = 28
+    cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
+    split: str = "trainval"
+    shard_dir: Optional[str] = None
+    scale_factor: float = 1.0
+    batch_size: int = 64
+    num_workers: int = 0
+    val_fraction: float = 0.02
+    val_max_items: int = 512
+
+
+@dataclass
+class PartitionConfig:
+    name: str = MISSING
+    method: str = MISSING  # label_mod_k (built on demand) | file (written by the clustering pipeline)
+    num_clusters: int = 10
+    path: str = MISSING
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    warmup_steps: int = 5000
+
+
+@dataclass
+class EMAConfig:
+    decay: float = 0.9999
+    warmup: bool = True  # decay_n = min(decay, (1 + n) / (10 + n))
+
+
+@dataclass
+class SafeguardsConfig:
+    alpha_min: Optional[float] = 0.01
+    x0_clamp: Optional[float] = 5.0  # 5 for pixels, 20 for latents
+    adaptive_scaling: bool = False
+    finite_difference: bool = False
+
+
+@dataclass
+class SampleConfig:
+    n: int = 16
+    steps: int = 50
+    solver: str = "euler"
+    cfg_scale: float = 3.0
+    prompts: Optional[list[str]] = None  # None: prompts of the cluster's own classes (embedded default)
+    seed: int = 0
+    safeguards: SafeguardsConfig = field(default_factory=SafeguardsConfig)
+
+
+@dataclass
+class CheckpointConfig:
+    every_n_steps: int = 500
+    keep: int = -1  # periodic checkpoints kept (-1: all); last.ckpt is always kept
+
+
+@dataclass
+class TrainConfig:
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)  # keyword arguments of lightning.Trainer
+    logger: dict[str, Any] = field(default_factory=dict)  # name -> {_target_: a Lightning logger, ...}
+    cluster: int = 0
+    cfg_dropout: float = 0.1
+    seed: int = 0
+    resume: bool = True
+    run_name: str = MISSING
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def validate_train_config(cfg: DictConfig) -> TrainConfig:
+    """Resolve and type-check the whole config, then check the names that select code; one-line errors."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise HddmError(f"missing config value {missing[0]}: set it on the command line ({missing[0]}=...)")
+    try:
+        typed: TrainConfig = OmegaConf.to_object(cfg)
+    except Exception as error:  # OmegaConf's message names the key and the bad value
+        raise HddmError(f"invalid config: {str(error).splitlines()[0]}") from None
+    get_dit_size(typed.model.name)
+    make_objective(typed.objective.prediction, get_schedule(typed.schedule.name), typed.objective.time_scale)
+    if typed.data.space not in ("pixel", "latent"):
+        raise HddmError(f"data.space must be 'pixel' or 'latent', not {typed.data.space!r}")
+    if typed.data.name != "mnist" and not typed.data.shard_dir:
+        raise HddmError(f"data={typed.data.name} reads cached shards: set data.shard_dir=/path/to/shards")
+    if typed.sample.solver not in ("euler", "heun"):
+        raise HddmError(f"sample.solver must be 'euler' or 'heun', not {typed.sample.solver!r}")
+    if not 0.0 <= typed.cfg_dropout < 1.0:
+        raise HddmError(f"cfg_dropout must be in [0, 1), not {typed.cfg_dropout}")
+    if typed.partition.method not in ("label_mod_k", "file"):
+        raise HddmError(f"partition.method must be 'label_mod_k' or 'file', not {typed.partition.method!r}")
+    return typed

@@ -1,0 +1,1 @@
+"""Datasets, partitions (cluster assignment files) and caches."""

@@ -1,0 +1,1 @@
+"""Lightning at the edge: LightningModules, DataModules and callbacks wrapping the pure parts."""

@@ -1,0 +1,1 @@
+"""Neural networks only (nn.Modules): backbones and text encoders."""

@@ -1,0 +1,46 @@
+"""Every config group option and every experiment composes and validates against the schema."""
+
+from pathlib import Path
+
+import pytest
+
+from hddm.config import validate_train_config
+from hddm.errors import HddmError
+
+from conftest import CONF
+
+GROUPS = ["objective", "schedule", "model", "text", "data", "partition", "trainer", "logger"]
+OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
+EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
+NEEDS = {"latents": ["data.shard_dir=/tmp/shards"], "real_scale_xl": ["data.shard_dir=/tmp/shards"]}
+
+
+@pytest.mark.parametrize("group,option", OPTIONS)
+def test_every_group_option_composes(compose, group, option):
+    cfg = compose([f"{group}={option}", *NEEDS.get(option, [])])
+    validate_train_config(cfg)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(compose, experiment):
+    validate_train_config(compose([f"experiment={experiment}", *NEEDS.get(experiment, [])]))
+
+
+def test_objective_brings_its_own_schedule_unless_overridden(compose):
+    assert compose(["objective=ddpm"]).schedule.name == "cosine"
+    assert compose(["objective=fm"]).schedule.name == "linear"
+    assert compose(["objective=ddpm", "schedule=linear"]).schedule.name == "linear"
+
+
+def test_cluster_selects_the_run(compose):
+    cfg = compose(["objective=ddpm", "cluster=3"])
+    assert cfg.cluster == 3 and cfg.run_name == "ddpm_digits10_c3_tiny_s0"
+
+
+def test_bad_values_are_one_line_errors(compose):
+    with pytest.raises(HddmError, match="shard_dir"):
+        validate_train_config(compose(["data=latents"]))
+    with pytest.raises(HddmError, match="sample.solver"):
+        validate_train_config(compose(["sample.solver=rk4"]))
+    with pytest.raises(Exception, match="unknown_key"):
+        compose(["optim.unknown_key=1"])  # the schema refuses keys it does not know

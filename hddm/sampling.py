@@ -1,33 +1,34 @@
-"""Sampling one expert: its prediction, converted to velocity, guided, integrated from noise to data."""
+"""The guided velocity of one expert at the shared state: conditional and unconditional passes in one
+batch, each converted to velocity, then combined by classifier-free guidance in velocity space."""
 
 from __future__ import annotations
 
 import torch
 
-from hddm.diffusion.conversion import Safeguards, to_velocity
+from hddm.bundles import Expert
+from hddm.diffusion.conversion import Conversion, expert_velocity
 from hddm.diffusion.guidance import doubled_batch, split_guided
-from hddm.diffusion.objectives import Objective
 from hddm.diffusion.solvers import SOLVERS
 
 
-def expert_field(network, objective: Objective, text, text_mask, null_text, null_mask, cfg_scale: float, safeguards: Safeguards):
-    """The guided velocity field of one expert; network(x, t_model, text, mask) is its raw backbone."""
-    b = text.shape[0]
-    both_text = torch.cat([text, null_text.expand(b, *null_text.shape)])
-    both_mask = torch.cat([text_mask, null_mask.expand(b, *null_mask.shape)])
+def guided_velocity(expert: Expert, x, t, text, text_mask, cfg_scale: float, conversion: Conversion) -> torch.Tensor:
+    b = x.shape[0]
+    both_text = torch.cat([text, expert.null_text.expand(b, *expert.null_text.shape)])
+    both_mask = torch.cat([text_mask, expert.null_mask.expand(b, *expert.null_mask.shape)])
+    objective = expert.objective
 
-    def field(x, t):
-        x2, t2 = doubled_batch(x), doubled_batch(t)
-        prediction = network(x2, objective.model_time(t2), both_text, both_mask)
-        return split_guided(to_velocity(prediction, x2, t2, objective, safeguards), cfg_scale)
+    def network(x_in, t_in):
+        return expert.network(x_in, objective.model_time(t_in), both_text, both_mask)
 
-    return field
+    velocity = expert_velocity(network, doubled_batch(x), doubled_batch(t), objective, conversion)
+    return split_guided(velocity, cfg_scale)
 
 
 @torch.no_grad()
-def sample_expert(
-    network, objective: Objective, text, text_mask, null_text, null_mask, noise: torch.Tensor,
-    steps: int = 50, cfg_scale: float = 3.0, solver: str = "euler", safeguards: Safeguards = Safeguards(),
-) -> torch.Tensor:
-    field = expert_field(network, objective, text, text_mask, null_text, null_mask, cfg_scale, safeguards)
+def sample_expert(expert: Expert, text, text_mask, noise, steps: int = 50, cfg_scale: float = 3.0,
+                  solver: str = "euler", conversion: Conversion = Conversion()) -> torch.Tensor:
+    """One expert alone, integrated from noise (t = 1) to data (t = 0)."""
+    def field(x, t):
+        return guided_velocity(expert, x, t, text, text_mask, cfg_scale, conversion)
+
     return SOLVERS[solver](field, noise, steps)

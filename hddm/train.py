@@ -22,10 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
 from hddm import __version__
-from hddm.bundles import save_expert_bundle
+from hddm.bundles import Expert, save_expert_bundle
 from hddm.config import TrainConfig, register_configs, validate_train_config
 from hddm.data.mnist import DIGIT_WORDS
-from hddm.diffusion.conversion import Safeguards
+from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
 from hddm.lit.checkpoint_io import AtomicCheckpointIO
@@ -96,11 +96,11 @@ def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataMo
     generator = torch.Generator().manual_seed(cfg.sample.seed)
     shape = (cfg.sample.n, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
     noise = torch.randn(shape, generator=generator).to(module.device)
-    safeguards = Safeguards(**asdict(cfg.sample.safeguards))
+    conversion = Conversion(mode="paper", safeguards=Safeguards(**asdict(cfg.sample.safeguards)))
     module.eval()
-    images = sample_expert(
-        module.model, module.objective, tokens.to(module.device), mask.to(module.device), module.null_text, module.null_mask,
-        noise, steps=cfg.sample.steps, cfg_scale=cfg.sample.cfg_scale, solver=cfg.sample.solver, safeguards=safeguards)
+    expert = Expert(module.model, module.objective, module.null_text, module.null_mask, dict(module.hparams.manifest or {}))
+    images = sample_expert(expert, tokens.to(module.device), mask.to(module.device), noise, steps=cfg.sample.steps,
+                           cfg_scale=cfg.sample.cfg_scale, solver=cfg.sample.solver, conversion=conversion)
     if cfg.data.space == "pixel":
         save_image((images.clamp(-1, 1) + 1) / 2, path, nrow=min(8, cfg.sample.n))
     else:  # latents: decoding needs the VAE (hddm.sample); save the first channels as a preview

@@ -27,6 +27,17 @@ class Schedule(ABC):
     @abstractmethod
     def d_sigma(self, t: torch.Tensor) -> torch.Tensor: ...
 
+    def time_at_noise_ratio(self, sigma: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The t at which sigma(t) / alpha(t) = sigma / alpha (inputs given apart, so alpha = 0 is t = 1).
+
+        Bisection on the monotone sigma(t) alpha - alpha(t) sigma; subclasses with a closed form override it."""
+        lo, hi = torch.zeros_like(sigma), torch.ones_like(sigma)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            above = self.sigma(mid) * alpha - self.alpha(mid) * sigma > 0
+            lo, hi = torch.where(above, lo, mid), torch.where(above, mid, hi)
+        return 0.5 * (lo + hi)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -48,6 +59,9 @@ class CosineSchedule(Schedule):
     def d_sigma(self, t):
         return 0.5 * math.pi * torch.cos(0.5 * math.pi * t)
 
+    def time_at_noise_ratio(self, sigma, alpha):
+        return torch.atan2(sigma, alpha) * (2.0 / math.pi)
+
 
 class LinearSchedule(Schedule):
     """Rectified-flow / Flow Matching path: alpha = 1 - t, sigma = t."""
@@ -65,6 +79,9 @@ class LinearSchedule(Schedule):
 
     def d_sigma(self, t):
         return torch.ones_like(t)
+
+    def time_at_noise_ratio(self, sigma, alpha):
+        return sigma / (sigma + alpha)
 
 
 SCHEDULES: dict[str, type[Schedule]] = {"cosine": CosineSchedule, "linear": LinearSchedule}

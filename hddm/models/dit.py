@@ -124,11 +124,13 @@ class CrossAttention(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float):
+    """AdaLN-Single block; cross_attention=False gives the text-free block of the router."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, cross_attention: bool = True):
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(hidden_size, num_heads)
-        self.cross_attn = CrossAttention(hidden_size, num_heads)
+        self.cross_attn = CrossAttention(hidden_size, num_heads) if cross_attention else None
         self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
         self.scale_shift_table = nn.Parameter(torch.randn(6, hidden_size) / hidden_size**0.5)
@@ -137,7 +139,8 @@ class DiTBlock(nn.Module):
         """t_mod: [B, 6, hidden], the global AdaLN-Single output shared by all blocks."""
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (self.scale_shift_table[None] + t_mod).unbind(1)
         x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa[:, None], scale_msa[:, None]))
-        x = x + self.cross_attn(x, context, attn_mask)
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(x, context, attn_mask)
         return x + gate_mlp[:, None] * self.mlp(modulate(self.norm2(x), shift_mlp[:, None], scale_mlp[:, None]))
 
 

@@ -1,0 +1,1 @@
+"""Routing: router scores -> per-expert weights -> one combined velocity field (pure torch)."""

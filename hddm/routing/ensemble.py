@@ -1,0 +1,93 @@
+"""The combined field u_t = sum_k w_k v_k of a routed ensemble, with sparse dispatch.
+
+Each expert runs only on the samples that selected it at that step (grouped per expert), never on all
+samples under a mask. With offload=True experts wait in host memory and visit the device only for their
+own dispatch, since K large experts do not fit on one accelerator together.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from hddm.bundles import Expert
+from hddm.diffusion.conversion import Conversion
+from hddm.diffusion.objectives import broadcast_time
+from hddm.models.router import Router
+from hddm.routing.strategies import Routing, check_routing, routing_weights
+from hddm.sampling import guided_velocity
+
+ROUTER_TIME_SCALE = 999.0  # the router is trained on t_model = 999 t, as the experts
+
+
+class UsageStats:
+    """Share of (sample, step) pairs each expert served, mean weight, and mean routing entropy."""
+
+    def __init__(self, num_experts: int):
+        self.selected = torch.zeros(num_experts, dtype=torch.float64)
+        self.weight = torch.zeros(num_experts, dtype=torch.float64)
+        self.entropy, self.evaluations, self.pairs = 0.0, 0, 0
+
+    def update(self, weights: torch.Tensor, probs: torch.Tensor | None):
+        self.selected += (weights > 0).sum(0).double().cpu()
+        self.weight += weights.sum(0).double().cpu()
+        self.pairs += weights.shape[0]
+        self.evaluations += int((weights > 0).sum())
+        if probs is not None:
+            self.entropy += float(-(probs * probs.clamp(min=1e-12).log()).sum(-1).sum())
+
+    def summary(self, names: list[str]) -> dict:
+        pairs = max(self.pairs, 1)
+        return {
+            "share_of_steps": {n: round(float(s) / pairs, 4) for n, s in zip(names, self.selected)},
+            "mean_weight": {n: round(float(w) / pairs, 4) for n, w in zip(names, self.weight)},
+            "routing_entropy_nats": round(self.entropy / pairs, 4),
+            "expert_evaluations": self.evaluations,
+        }
+
+
+class EnsembleField:
+    """field(x [B, ...], t [B]) -> u [B, ...]; experts[k] answers router class expert_clusters[k]."""
+
+    def __init__(self, experts: list[Expert], router: Router | None, routing: Routing, conversion: Conversion,
+                 text, text_mask, cfg_scale: float, offload: bool = False, seed: int = 0):
+        check_routing(routing, len(experts))
+        self.experts, self.router, self.routing, self.conversion = experts, router, routing, conversion
+        self.text, self.text_mask, self.cfg_scale, self.offload = text, text_mask, cfg_scale, offload
+        self.clusters = torch.tensor([e.manifest["cluster"] for e in experts])
+        self.predictions = [e.objective.prediction for e in experts]
+        self.generator = torch.Generator().manual_seed(seed)
+        self.usage = UsageStats(len(experts))
+
+    def router_logits(self, x, t):
+        if self.router is None or self.routing.strategy in ("threshold", "random_topk"):
+            return None
+        logits = self.router(x, ROUTER_TIME_SCALE * t, self.text, self.text_mask)
+        return logits[:, self.clusters.to(logits.device)]  # the columns of the clusters this ensemble has
+
+    @contextmanager
+    def on_device(self, expert: Expert, device):
+        if not self.offload:
+            yield
+            return
+        expert.network.to(device)
+        try:
+            yield
+        finally:
+            expert.network.to("cpu")
+
+    def __call__(self, x, t):
+        logits = self.router_logits(x, t)
+        weights = routing_weights(logits, t, self.routing, self.predictions, self.generator)
+        probs = None if logits is None else torch.softmax(logits.float() / self.routing.temperature, -1)
+        self.usage.update(weights, probs)
+        combined = torch.zeros_like(x)
+        for k, expert in enumerate(self.experts):
+            rows = torch.nonzero(weights[:, k] > 0).flatten()
+            if rows.numel() == 0:
+                continue
+            with self.on_device(expert, x.device):
+                v = guided_velocity(expert, x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion)
+            combined[rows] += broadcast_time(weights[rows, k].to(x.dtype), v) * v
+        return combined

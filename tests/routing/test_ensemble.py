@@ -1,0 +1,70 @@
+import torch
+from torch import nn
+
+from hddm.bundles import Expert
+from hddm.diffusion.conversion import Conversion
+from hddm.diffusion.objectives import Prediction, make_objective
+from hddm.diffusion.schedules import get_schedule
+from hddm.routing.ensemble import EnsembleField
+from hddm.routing.strategies import Routing
+
+
+class ConstantNet(nn.Module):
+    """Predicts a constant per expert and records the batch sizes it was called with."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value, self.calls = value, []
+
+    def forward(self, x, t_model, text, mask):
+        self.calls.append(x.shape[0])
+        return torch.full_like(x, self.value)
+
+
+class FixedRouter(nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x, t_model, text=None, mask=None):
+        return self.logits[: x.shape[0]]
+
+
+def experts(values):
+    objective = make_objective("velocity", get_schedule("linear"))
+    return [Expert(ConstantNet(v), objective, torch.zeros(2, 3), torch.ones(2, dtype=torch.bool), {"cluster": k})
+            for k, v in enumerate(values)]
+
+
+def field(members, logits, routing):
+    b = logits.shape[0]
+    return EnsembleField(members, FixedRouter(logits), routing, Conversion(), torch.zeros(b, 2, 3),
+                         torch.ones(b, 2, dtype=torch.bool), cfg_scale=1.0)
+
+
+def test_sparse_dispatch_runs_each_expert_only_on_its_samples():
+    members = experts([1.0, 2.0, 3.0, 4.0])
+    logits = torch.tensor([[9.0, 8.0, 0.0, 0.0], [0.0, 9.0, 8.0, 0.0], [0.0, 0.0, 0.0, 9.0]])
+    u = field(members, logits, Routing(strategy="top1"))(torch.zeros(3, 1, 2, 2), torch.full((3,), 0.5))
+    assert [m.network.calls for m in members] == [[2], [2], [], [2]]  # cond + uncond of one sample each
+    assert u[:, 0, 0, 0].tolist() == [1.0, 2.0, 4.0]
+
+
+def test_combined_field_is_the_weighted_sum():
+    members = experts([1.0, 2.0, 3.0])
+    logits = torch.tensor([[1.0, 0.5, -1.0]])
+    f = field(members, logits, Routing(strategy="full"))
+    u = f(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
+    probs = torch.softmax(logits, -1)[0]
+    torch.testing.assert_close(u[0, 0, 0, 0], (probs * torch.tensor([1.0, 2.0, 3.0])).sum())
+    summary = f.usage.summary(["a", "b", "c"])
+    assert summary["share_of_steps"] == {"a": 1.0, "b": 1.0, "c": 1.0} and summary["expert_evaluations"] == 3
+    assert summary["routing_entropy_nats"] > 0
+
+
+def test_ensemble_uses_the_router_columns_of_its_own_clusters():
+    members = experts([1.0, 2.0])
+    members[0].manifest["cluster"], members[1].manifest["cluster"] = 3, 1
+    logits = torch.tensor([[0.0, 1.0, 0.0, 9.0]])  # cluster 3 is the router's favourite
+    u = field(members, logits, Routing(strategy="top1"))(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
+    assert u[0, 0, 0, 0] == 1.0

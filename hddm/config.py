@@ -120,6 +120,7 @@ class TrainConfig:
     cfg_dropout: float = 0.1
     seed: int = 0
     resume: bool = True
+    init: Optional[str] = None  # an initialisation folder from `python -m hddm.convert_dit` (fresh runs only)
     run_name: str = MISSING
 
 

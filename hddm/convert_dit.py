@@ -8,14 +8,13 @@ names for them); the final linear layer keeps DiT's epsilon channels and drops t
 per-block adaLN MLPs become hddm's per-block scale_shift_tables by evaluating them once, at the reference
 timestep t=500 with the null class. The parts DiT lacks start as the paper says: AdaLN-Single MLP (t_block) and
 text projection N(0, 0.02), cross-attention output projections zero. So, with t_block's output at zero, the
-converted model reproduces DiT's unconditional epsilon at t=500. The source is read with weights_only=True only.
+converted model reproduces DiT's unconditional epsilon at t=500, given DiT's fixed sin-cos positional embedding
+(tests/test_convert_dit.py checks both). The source is read with torch.load(weights_only=True) only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,13 +22,13 @@ import hydra
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from hddm import __version__
-from hddm.bundles import MANIFEST, WEIGHTS
+from hddm.bundles import MANIFEST, WEIGHTS, load_bundle, save_bundle
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import sha256_file
+from hddm.lit.runner import run_cli
 from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder, get_dit_size
 
 INIT_FORMAT = "hddm.init/1"
@@ -234,28 +233,12 @@ def init_manifest(source_path: str | Path, model_name: str, size: DiTConfig, in_
 
 
 def save_init(directory: str | Path, state_dict: dict[str, torch.Tensor], manifest: dict) -> Path:
-    directory = Path(directory)
-    tensors = {name: value.detach().cpu().contiguous() for name, value in state_dict.items()}
-    atomic_write(directory / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
-    write_json(directory / MANIFEST, {**manifest, "format": INIT_FORMAT, "weights_sha256": sha256_file(directory / WEIGHTS)})
-    return directory
+    return save_bundle(directory, state_dict, manifest, INIT_FORMAT)
 
 
 def load_init(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, manifest) of a converted init, after checking its format and the weights' sha256."""
-    directory = Path(directory)
-    if not (directory / MANIFEST).is_file() or not (directory / WEIGHTS).is_file():
-        raise HddmError(f"{directory} is not an hddm init ({MANIFEST} + {WEIGHTS}): point at a folder "
-                        f"python -m hddm.convert_dit wrote")
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except json.JSONDecodeError as error:
-        raise HddmError(f"{directory / MANIFEST} is not valid JSON ({error}): convert again") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != INIT_FORMAT:
-        raise HddmError(f"{directory} is not in format {INIT_FORMAT!r}: convert again with python -m hddm.convert_dit")
-    if sha256_file(directory / WEIGHTS) != manifest.get("weights_sha256"):
-        raise HddmError(f"{directory / WEIGHTS} does not match the sha256 in its manifest: the init was altered, convert again")
-    return load_file(str(directory / WEIGHTS)), manifest
+    return load_bundle(directory, INIT_FORMAT)
 
 
 def check_init_fits(model: DiT, manifest: dict, directory: Path) -> None:
@@ -316,11 +299,7 @@ def convert(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="convert_dit")
 def main(cfg: DictConfig) -> None:
-    try:
-        convert(cfg)
-    except HddmError as error:
-        print(f"hddm: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(lambda: convert(cfg))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ expert/ (EMA weights as safetensors + manifest), samples.png (EMA weights, Euler
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -16,37 +14,25 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.bundles import Expert, save_expert_bundle
 from hddm.config import TrainConfig, register_configs, validate_train_config
+from hddm.convert_dit import apply_init
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
-from hddm.lit.checkpoint_io import AtomicCheckpointIO
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
 from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
+from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint, run_cli
 from hddm.models.dit import get_dit_size
 from hddm.sampling import sample_expert
 
 IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder")
-
-
-def resolve_precision(precision: str) -> str:
-    """'auto': mixed precision where it pays (GPU), fp32 elsewhere (bf16 is 6-27x slower on a CPU)."""
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True  # Ampere+: TF32 for what stays in fp32
-        torch.backends.cudnn.allow_tf32 = True
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
 
 
 def expert_manifest(cfg: TrainConfig, datamodule: ExpertDataModule, text_dim: int) -> dict:
@@ -62,22 +48,6 @@ def expert_manifest(cfg: TrainConfig, datamodule: ExpertDataModule, text_dim: in
         "model": {"name": cfg.model.name, **asdict(size)}, "seed": cfg.seed,
         "ema": {"decay": cfg.ema.decay, "warmup": cfg.ema.warmup}, "hddm_version": __version__,
     }
-
-
-def resume_checkpoint(cfg: TrainConfig, checkpoint_dir: Path, manifest: dict) -> Path | None:
-    last = checkpoint_dir / "last.ckpt"
-    if not last.exists():
-        return None
-    if not cfg.resume:
-        raise HddmError(f"{checkpoint_dir} already holds checkpoints: set resume=true to continue, or another run_name")
-    try:
-        saved = torch.load(last, map_location="cpu", weights_only=True).get("hddm_expert", {})
-    except Exception as error:
-        raise HddmError(f"{last} is unreadable ({type(error).__name__}): delete it to resume from an earlier checkpoint") from None
-    differs = [key for key in IDENTITY if saved.get(key) != manifest.get(key)]
-    if differs:
-        raise HddmError(f"{last} belongs to a different expert ({', '.join(differs)} differ): set another run_name")
-    return last
 
 
 def sample_prompts(cfg: TrainConfig, datamodule: ExpertDataModule) -> list[str]:
@@ -123,29 +93,16 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
         cfg_dropout=cfg.cfg_dropout, seed=cfg.seed, manifest=manifest)
     checkpoint_dir = run_dir / "checkpoints"
-    ckpt_path = resume_checkpoint(cfg, checkpoint_dir, manifest)
-
+    identity = {key: manifest[key] for key in IDENTITY}
+    ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_expert")
+    if cfg.init and ckpt_path is None:  # a resumed run already holds weights that started from it
+        init = apply_init(module.model, cfg.init)
+        manifest["init"] = {"source_sha256": init["source"]["sha256"], "weights_sha256": init["weights_sha256"]}
+        module.hparams.manifest = manifest
     ema = EMA(decay=cfg.ema.decay, warmup=cfg.ema.warmup)
-    callbacks = [ema, LearningRateMonitor(logging_interval="step"),
-                 ModelCheckpoint(dirpath=checkpoint_dir, filename="step{step:07d}", auto_insert_metric_name=False,
-                                 every_n_train_steps=cfg.checkpoint.every_n_steps, save_top_k=cfg.checkpoint.keep,
-                                 save_last=True)]
-    loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in dict_cfg.logger.values()]
-    trainer_kwargs = {**cfg.trainer, "precision": resolve_precision(str(cfg.trainer.get("precision", "auto")))}
-    try:
-        trainer = L.Trainer(**trainer_kwargs, default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers,
-                            plugins=[AtomicCheckpointIO()], use_distributed_sampler=False)
-    except (TypeError, ValueError) as error:
-        raise HddmError(f"invalid trainer setting: {error}") from None
-    started = time.time()
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    finally:
-        for logger in loggers:  # Hydra multirun reuses the process: close every logger per job
-            logger.finalize("success")
-            if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger":
-                logger.experiment.finish()
-    fit_seconds = time.time() - started
+    callbacks = [ema, *checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep)]
+    trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir, callbacks)
+    fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
 
     result = {"run_dir": str(run_dir), "steps": trainer.global_step, "fit_seconds": round(fit_seconds, 1)}
     if trainer.is_global_zero:
@@ -153,12 +110,12 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         bundle = save_expert_bundle(run_dir / "expert", ema_module.state_dict(), {**manifest, "steps": trainer.global_step})
         prompts = sample_grid(ema_module, cfg, datamodule, run_dir / "samples.png")
         metrics = {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}
-        metrics_csv = next((str(Path(lg.log_dir) / "metrics.csv") for lg in loggers if type(lg).__name__ == "CSVLogger"), None)
+        csv = metrics_csv(loggers)
         result.update(bundle=str(bundle), samples=str(run_dir / "samples.png"), sample_prompts=prompts,
-                      metrics=metrics, metrics_csv=metrics_csv, checkpoints=str(checkpoint_dir))
+                      metrics=metrics, metrics_csv=csv, checkpoints=str(checkpoint_dir))
         write_json(run_dir / "result.json", result)
         print(f"hddm: trained {cfg.objective.name} expert on cluster {cfg.cluster} for {trainer.global_step} steps "
-              f"({fit_seconds:.0f} s)\n  samples: {result['samples']}\n  metrics: {metrics_csv} {metrics}\n"
+              f"({fit_seconds:.0f} s)\n  samples: {result['samples']}\n  metrics: {csv} {metrics}\n"
               f"  bundle:  {bundle}\n  result:  {run_dir / 'result.json'}")
     return result
 
@@ -168,11 +125,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    try:
-        train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except HddmError as error:
-        print(f"hddm: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
 
 if __name__ == "__main__":

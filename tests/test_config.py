@@ -1,6 +1,5 @@
 """Every config group option and every experiment composes and validates against the schema."""
 
-from pathlib import Path
 
 import pytest
 

@@ -8,7 +8,6 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from conftest import REPO, run_cli
@@ -212,8 +211,6 @@ def test_converted_model_reproduces_dit_epsilon_at_the_reference_timestep():
     with torch.no_grad():
         model.t_block[1].weight.zero_()  # AdaLN-Single's global output at zero: only the tables modulate
         model.t_block[1].bias.zero_()
-        # hddm's sincos_2d puts the row half first, DiT's the column half: see the xfail test below.
-        model.pos_embed.copy_(reference.pos_embed)
         x = torch.randn(3, CHANNELS, IMAGE, IMAGE)
         t = torch.full((3,), float(REFERENCE_TIMESTEP))
         dit_epsilon = reference(x, t, torch.full((3,), CLASSES))[:, :CHANNELS]
@@ -223,8 +220,6 @@ def test_converted_model_reproduces_dit_epsilon_at_the_reference_timestep():
     torch.testing.assert_close(hddm_epsilon, dit_epsilon, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="hddm.models.dit.sincos_2d orders its halves (row, col), DiT/MAE (col, row): "
-                                       "transferred weights see transposed positions until dit.py swaps them")
 def test_hddm_positional_embedding_is_dits():
     torch.testing.assert_close(sincos_2d(32, 4, 4), torch.from_numpy(dit_pos_embed(32, 4)).float())
 

@@ -43,14 +43,15 @@ def get_dit_size(name: str) -> DiTConfig:
 
 
 def sincos_2d(embed_dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
-    """Fixed 2-D sine-cosine positional embedding [grid_h * grid_w, embed_dim] (half rows, half columns)."""
+    """Fixed 2-D sine-cosine positional embedding [grid_h * grid_w, embed_dim]: first half encodes the column,
+    second half the row, exactly as DiT's get_2d_sincos_pos_embed (so converted DiT weights see the same)."""
     def axis(dim, positions):
         omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0))
         angles = positions.reshape(-1, 1).double() * omega[None]
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
     rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
-    return torch.cat([axis(embed_dim // 2, rows), axis(embed_dim // 2, cols)], dim=1).float()
+    return torch.cat([axis(embed_dim // 2, cols), axis(embed_dim // 2, rows)], dim=1).float()
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

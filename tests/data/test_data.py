@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from hddm.data import mnist
-from hddm.data.partition import Partition, label_rule_partition, load_partition, save_partition
+from hddm.data.partition import label_rule_partition, load_partition, save_partition
 from hddm.data.sampler import StepSeededSampler
 from hddm.errors import HddmError
 

@@ -11,6 +11,7 @@ import torch
 
 from hddm.bundles import load_expert_bundle
 from hddm.errors import HddmError
+from hddm.io import sha256_file
 from hddm.lit.expert import ExpertModule
 from hddm.train import train
 
@@ -127,3 +128,20 @@ def test_wandb_logger_runs_offline_and_is_finished(compose, tmp_path):
     train(compose(["logger=wandb", "trainer.max_steps=2", "trainer.val_check_interval=2", *FAST]), tmp_path)
     assert wandb.run is None  # finished, so a multirun's next job starts a fresh run
     assert any((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_training_starts_from_a_converted_init(compose, tmp_path):
+    from hddm.convert_dit import init_manifest, save_init
+    from hddm.models.dit import DiT, get_dit_size
+
+    torch.manual_seed(5)
+    source = DiT(get_dit_size("tiny"), 1, 28, 384)
+    fake_checkpoint = tmp_path / "DiT-tiny.pt"
+    fake_checkpoint.write_bytes(b"provenance only")
+    manifest = init_manifest(fake_checkpoint, "tiny", get_dit_size("tiny"), 1, 28, 384, num_classes=10, seed=0)
+    init_dir = save_init(tmp_path / "init", source.state_dict(), manifest)
+    result = train(compose([f"init={init_dir}", "trainer=debug", *FAST]), tmp_path / "run")
+    state, manifest = load_expert_bundle(result["bundle"])
+    assert manifest["init"]["weights_sha256"] == sha256_file(init_dir / "model.safetensors")
+    # The zero final layer of a fresh DiT passes no gradient to the blocks in the first step: they are the init's.
+    assert torch.equal(state["model.blocks.0.attn.qkv.weight"], source.state_dict()["blocks.0.attn.qkv.weight"])

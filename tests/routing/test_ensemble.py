@@ -3,7 +3,7 @@ from torch import nn
 
 from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
-from hddm.diffusion.objectives import Prediction, make_objective
+from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.routing.ensemble import EnsembleField
 from hddm.routing.strategies import Routing

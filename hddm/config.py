@@ -124,25 +124,110 @@ class TrainConfig:
     run_name: str = MISSING
 
 
+@dataclass
+class RouterOptimConfig:
+    lr: float = 5e-5  # AdamW, cosine-annealed to lr_min over trainer.max_steps, no warm-up (supplement 1.3)
+    lr_min: float = 5e-7
+    weight_decay: float = 1e-2
+
+
+@dataclass
+class RouterTrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    optim: RouterOptimConfig = field(default_factory=RouterOptimConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+    text_aware: bool = False  # an hddm option: the router also sees the pooled prompt embedding
+    seed: int = 0
+    resume: bool = True
+    run_name: str = MISSING
+
+
+@dataclass
+class RoutingConfig:
+    strategy: str = "topk"  # top1 | topk | full | threshold | random_topk
+    k: int = 2
+    temperature: float = 1.0
+    top_p: Optional[float] = None
+    tau: float = 0.5
+    order: str = "fm_first"  # fm_first | ddpm_first | listed
+    seed: int = 0
+
+
+@dataclass
+class ConversionConfig:
+    mode: str = "paper"  # paper | snr_matched
+    path: str = "linear"  # the integration path of snr_matched
+    safeguards: SafeguardsConfig = field(default_factory=SafeguardsConfig)
+
+
+@dataclass
+class EnsembleConfig:
+    name: str = MISSING
+    experts: list[str] = MISSING  # expert bundle folders
+    router: Optional[str] = None  # router bundle folder (not needed by threshold routing)
+
+
+@dataclass
+class SampleRunConfig:
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    conversion: ConversionConfig = field(default_factory=ConversionConfig)
+    prompt: Optional[str] = None  # one prompt for all n samples ...
+    prompts: Optional[list[str]] = None  # ... or a list, cycled over the n samples
+    n: int = 16
+    steps: int = 75
+    solver: str = "euler"
+    cfg_scale: float = 6.0
+    seed: int = 0
+    batch_size: int = 64
+    device: str = "auto"
+    offload: bool = False
+    cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
+
+
 def register_configs() -> None:
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    store.store(name="train_router_schema", node=RouterTrainConfig)
+    store.store(name="sample_schema", node=SampleRunConfig)
 
 
-def validate_train_config(cfg: DictConfig) -> TrainConfig:
-    """Resolve and type-check the whole config, then check the names that select code; one-line errors."""
+def to_typed(cfg: DictConfig):
+    """Resolve and type-check a composed config into its schema dataclass; one-line errors."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise HddmError(f"missing config value {missing[0]}: set it on the command line ({missing[0]}=...)")
     try:
-        typed: TrainConfig = OmegaConf.to_object(cfg)
+        return OmegaConf.to_object(cfg)
     except Exception as error:  # OmegaConf's message names the key and the bad value
         raise HddmError(f"invalid config: {str(error).splitlines()[0]}") from None
+
+
+def check_data(data: DataConfig) -> None:
+    if data.space not in ("pixel", "latent"):
+        raise HddmError(f"data.space must be 'pixel' or 'latent', not {data.space!r}")
+    if data.name != "mnist" and not data.shard_dir:
+        raise HddmError(f"data={data.name} reads cached shards: set data.shard_dir=/path/to/shards")
+
+
+def validate_router_config(cfg: DictConfig) -> RouterTrainConfig:
+    typed: RouterTrainConfig = to_typed(cfg)
+    get_dit_size(typed.model.name)
+    check_data(typed.data)
+    return typed
+
+
+def validate_train_config(cfg: DictConfig) -> TrainConfig:
+    """Resolve and type-check the whole config, then check the names that select code; one-line errors."""
+    typed: TrainConfig = to_typed(cfg)
     get_dit_size(typed.model.name)
     make_objective(typed.objective.prediction, get_schedule(typed.schedule.name), typed.objective.time_scale)
-    if typed.data.space not in ("pixel", "latent"):
-        raise HddmError(f"data.space must be 'pixel' or 'latent', not {typed.data.space!r}")
-    if typed.data.name != "mnist" and not typed.data.shard_dir:
-        raise HddmError(f"data={typed.data.name} reads cached shards: set data.shard_dir=/path/to/shards")
+    check_data(typed.data)
     if typed.sample.solver not in ("euler", "heun"):
         raise HddmError(f"sample.solver must be 'euler' or 'heun', not {typed.sample.solver!r}")
     if not 0.0 <= typed.cfg_dropout < 1.0:

@@ -45,6 +45,7 @@ def expert_manifest(cfg: TrainConfig, datamodule: ExpertDataModule, text_dim: in
         "data": {"name": cfg.data.name, "space": cfg.data.space, "channels": cfg.data.channels,
                  "image_size": cfg.data.image_size, "scale_factor": cfg.data.scale_factor},
         "text_encoder": text_encoder_id(cfg.text), "text_dim": text_dim,
+        "text": {"name": cfg.text.name, "kwargs": dict(cfg.text.kwargs)},
         "model": {"name": cfg.model.name, **asdict(size)}, "seed": cfg.seed,
         "ema": {"decay": cfg.ema.decay, "warmup": cfg.ema.warmup}, "hddm_version": __version__,
     }

@@ -40,7 +40,9 @@ def mnist_pool(cache_dir: str, split: str):
 
 
 class ExpertDataModule(L.LightningDataModule):
-    def __init__(self, data: DataConfig, partition: PartitionConfig, text: TextConfig, cluster: int, seed: int):
+    """The items of one cluster (an expert), or of all clusters labelled by cluster id (cluster=None: the router)."""
+
+    def __init__(self, data: DataConfig, partition: PartitionConfig, text: TextConfig, cluster: int | None, seed: int):
         super().__init__()
         self.data_cfg, self.partition_cfg, self.text_cfg = data, partition, text
         self.cluster, self.seed = cluster, seed
@@ -74,11 +76,14 @@ class ExpertDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         partition = self.partition()
-        members = partition.indices(self.cluster)
-        if self.data_cfg.name == "mnist":
-            dataset = self._mnist_dataset(partition, members)
+        if self.cluster is None:
+            members, clusters = np.arange(len(partition.assignment)), partition.assignment
         else:
-            dataset = LatentShardDataset(self.data_cfg.shard_dir, members, self.data_cfg.scale_factor)
+            members, clusters = partition.indices(self.cluster), None
+        if self.data_cfg.name == "mnist":
+            dataset = self._mnist_dataset(partition, members, clusters)
+        else:
+            dataset = LatentShardDataset(self.data_cfg.shard_dir, members, self.data_cfg.scale_factor, clusters)
         # A fixed slice of the cluster is held out for validation loss; positions are into `dataset`.
         order = np.random.default_rng(self.seed).permutation(len(dataset))
         n_val = min(self.data_cfg.val_max_items, max(1, int(len(dataset) * self.data_cfg.val_fraction)))
@@ -86,7 +91,7 @@ class ExpertDataModule(L.LightningDataModule):
         if self.labels is not None:
             self.labels = self.labels[order[n_val:]]
 
-    def _mnist_dataset(self, partition: Partition, members: np.ndarray) -> CaptionTableDataset:
+    def _mnist_dataset(self, partition: Partition, members: np.ndarray, clusters) -> CaptionTableDataset:
         images, labels = mnist_pool(self.data_cfg.cache_dir, self.data_cfg.split)
         if partition.data_hash != mnist.split_hash(images) or len(partition.assignment) != len(images):
             raise HddmError(f"{self.partition_cfg.path} indexes other data than MNIST {self.data_cfg.split}: rebuild it with hddm.prepare")
@@ -95,7 +100,7 @@ class ExpertDataModule(L.LightningDataModule):
         tokens, mask = prompt_embeddings(prompts, self.text_cfg, self.data_cfg.cache_dir)
         caption = torch.from_numpy(labels[members] * per_digit + members % per_digit)
         self.labels = labels[members]
-        return CaptionTableDataset(torch.from_numpy(images[members])[:, None], caption, tokens, mask)
+        return CaptionTableDataset(torch.from_numpy(images[members])[:, None], caption, tokens, mask, clusters)
 
     def train_dataloader(self):
         trainer = self.trainer

@@ -51,14 +51,14 @@ class EnsembleField:
     """field(x [B, ...], t [B]) -> u [B, ...]; experts[k] answers router class expert_clusters[k]."""
 
     def __init__(self, experts: list[Expert], router: Router | None, routing: Routing, conversion: Conversion,
-                 text, text_mask, cfg_scale: float, offload: bool = False, seed: int = 0):
+                 text, text_mask, cfg_scale: float, offload: bool = False, seed: int = 0, usage: UsageStats | None = None):
         check_routing(routing, len(experts))
         self.experts, self.router, self.routing, self.conversion = experts, router, routing, conversion
         self.text, self.text_mask, self.cfg_scale, self.offload = text, text_mask, cfg_scale, offload
         self.clusters = torch.tensor([e.manifest["cluster"] for e in experts])
         self.predictions = [e.objective.prediction for e in experts]
         self.generator = torch.Generator().manual_seed(seed)
-        self.usage = UsageStats(len(experts))
+        self.usage = usage or UsageStats(len(experts))  # shared across batches when given
 
     def router_logits(self, x, t):
         if self.router is None or self.routing.strategy in ("threshold", "random_topk"):

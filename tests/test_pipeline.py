@@ -1,0 +1,97 @@
+"""The heterogeneous pipeline end to end at toy scale: two experts (DDPM + FM), a router, routed sampling."""
+
+import json
+
+import pytest
+import torch
+
+from hddm.errors import HddmError
+from hddm.sample import sample
+from hddm.train import train
+from hddm.train_router import train_router
+
+QUICK = ["trainer.max_steps=3", "trainer.val_check_interval=3", "trainer.limit_val_batches=1", "data.batch_size=16",
+         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "partition.num_clusters=4"]
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory, cache_dir):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+    from hddm.config import register_configs
+
+    register_configs()
+    root = tmp_path_factory.mktemp("pipeline")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for objective, cluster in (("fm", 0), ("ddpm", 1)):
+            train(compose("train", [f"objective={objective}", f"cluster={cluster}", "sample.n=2", "sample.steps=1", *QUICK]),
+                  root / f"{objective}{cluster}")
+        train_router(compose("train_router", QUICK), root / "router")
+    return root
+
+
+def run_sample(members, tmp_path, *overrides):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+
+    experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("sample", [f"ensemble.experts={experts}", f"ensemble.router={members / 'router' / 'router'}",
+                                 "n=5", "steps=2", "batch_size=3", 'prompt="a handwritten digit four"', *overrides])
+    return sample(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("routing", ["top1", "top2", "full", "threshold", "random_top2"])
+@pytest.mark.parametrize("conversion", ["paper", "snr_matched"])
+def test_every_routing_and_conversion_samples(members, tmp_path, routing, conversion):
+    record = run_sample(members, tmp_path, f"routing={routing}", f"conversion={conversion}")
+    images = torch.load(tmp_path / "samples.pt", weights_only=True)
+    assert images.shape == (5, 1, 28, 28) and torch.isfinite(images).all()
+    saved = json.loads((tmp_path / "record.json").read_text())
+    assert saved["settings"]["routing"]["strategy"] == record["settings"]["routing"]["strategy"]
+    shares = saved["usage"]["share_of_steps"]
+    assert set(shares) == {"c0_fm", "c1_ddpm"}
+    if routing in ("top1", "threshold"):
+        assert sum(shares.values()) == pytest.approx(1.0)  # exactly one expert per sample and step
+    if routing == "full":
+        assert shares == {"c0_fm": 1.0, "c1_ddpm": 1.0}
+
+
+def test_sampling_is_deterministic_per_seed(members, tmp_path):
+    run_sample(members, tmp_path / "a", "seed=3")
+    run_sample(members, tmp_path / "b", "seed=3")
+    assert torch.equal(torch.load(tmp_path / "a" / "samples.pt"), torch.load(tmp_path / "b" / "samples.pt"))
+
+
+def test_tampered_bundle_is_refused(members, tmp_path):
+    import shutil
+
+    copy = tmp_path / "expert"
+    shutil.copytree(members / "fm0" / "expert", copy)
+    weights = bytearray((copy / "model.safetensors").read_bytes())
+    weights[-1] ^= 0xFF
+    (copy / "model.safetensors").write_bytes(bytes(weights))
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("sample", [f"ensemble.experts=[{copy}]", "routing=top1", "n=1", "steps=1", "prompt=x",
+                                 f"ensemble.router={members / 'router' / 'router'}"])
+    with pytest.raises(HddmError, match="sha256"):
+        sample(cfg, tmp_path / "out")
+
+
+def test_mismatched_members_are_refused(members, tmp_path):
+    from hddm.bundles import check_compatible, load_expert, load_router
+
+    fm, ddpm = load_expert(members / "fm0" / "expert"), load_expert(members / "ddpm1" / "expert")
+    ddpm.manifest["data"]["image_size"] = 32
+    with pytest.raises(HddmError, match="data.image_size"):
+        check_compatible([fm, ddpm], None)
+    _, router = load_router(members / "router" / "router")
+    router["partition"]["sha256"] = "0" * 64
+    with pytest.raises(HddmError, match="partition"):
+        check_compatible([fm], router)

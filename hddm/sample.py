@@ -16,6 +16,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from rich.progress import MofNCompleteColumn, Progress
 from torchvision.utils import save_image
 
 from hddm import __version__
@@ -88,11 +89,19 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     noise = torch.randn((cfg.n, data["channels"], data["image_size"], data["image_size"]),
                         generator=torch.Generator().manual_seed(cfg.seed))
     images, usage = [], UsageStats(len(experts))
+    evaluations_per_batch = cfg.steps * (2 if cfg.solver == "heun" else 1)
     started = time.time()
-    for start in range(0, cfg.n, cfg.batch_size):
-        rows = slice(start, start + cfg.batch_size)
-        field = make_field(tokens[rows].to(device), mask[rows].to(device), cfg.seed + start, usage)
-        images.append(SOLVERS[cfg.solver](field, noise[rows].to(device), cfg.steps).cpu())
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=True) as progress:
+        task = progress.add_task("sampling", total=evaluations_per_batch * -(-cfg.n // cfg.batch_size))
+        for start in range(0, cfg.n, cfg.batch_size):
+            rows = slice(start, start + cfg.batch_size)
+            field = make_field(tokens[rows].to(device), mask[rows].to(device), cfg.seed + start, usage)
+
+            def tracked(x, t, field=field):
+                progress.advance(task)
+                return field(x, t)
+
+            images.append(SOLVERS[cfg.solver](tracked, noise[rows].to(device), cfg.steps).cpu())
     seconds = time.time() - started
     images = torch.cat(images)
     names = [f"c{e.manifest['cluster']}_{e.manifest['objective']}" for e in experts]

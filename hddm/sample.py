@@ -29,6 +29,7 @@ from hddm.errors import HddmError
 from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
 from hddm.lit.runner import run_cli
+from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing
 
@@ -119,9 +120,12 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         "device": str(device), "hddm_version": __version__, "outputs": {"grid": str(run_dir / "grid.png"),
                                                                            "samples": str(run_dir / "samples.pt")},
     }
+    if data["name"] == "mnist":
+        record["metrics"] = {"prompt_adherence": mnist_prompt_adherence(images, prompts, cfg.cache_dir)}
     write_json(run_dir / "record.json", record)
     print(f"hddm: {cfg.n} samples from {len(experts)} experts ({cfg.routing.strategy}, {cfg.conversion.mode}) in {seconds:.1f} s"
-          f"\n  grid:   {run_dir / 'grid.png'}\n  record: {run_dir / 'record.json'}\n  usage:  {record['usage']['share_of_steps']}")
+          f"\n  grid:   {run_dir / 'grid.png'}\n  record: {run_dir / 'record.json'}\n  usage:  {record['usage']['share_of_steps']}"
+          f"\n  metrics: {record.get('metrics')}")
     return record
 
 

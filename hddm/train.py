@@ -35,7 +35,7 @@ from hddm.sampling import sample_expert
 IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder")
 
 
-def expert_manifest(cfg: TrainConfig, datamodule: ExpertDataModule, text_dim: int) -> dict:
+def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
     size = get_dit_size(cfg.model.name)
     return {
         "objective": cfg.objective.name, "prediction": cfg.objective.prediction, "schedule": cfg.schedule.name,
@@ -86,7 +86,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     datamodule.prepare_data()
     datamodule.setup("fit")  # fails fast, before any file is written, on a bad cluster id or data
     null_text, null_mask = datamodule.null_text()
-    manifest = expert_manifest(cfg, datamodule, null_text.shape[-1])
+    manifest = expert_manifest(cfg, null_text.shape[-1])
     module = ExpertModule(
         size=asdict(get_dit_size(cfg.model.name)), in_channels=cfg.data.channels, image_size=cfg.data.image_size,
         text_dim=null_text.shape[-1], null_text=null_text, null_mask=null_mask, prediction=cfg.objective.prediction,

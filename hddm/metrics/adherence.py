@@ -27,7 +27,7 @@ def mnist_prompt_adherence(images: torch.Tensor, prompts: list[str], cache_dir: 
     digits = [prompted_digit(p) for p in prompts]
     if any(d is None for d in digits):
         return None
-    classifier, manifest = cached_digit_cnn(cache_dir)  # trained on first use: outside no_grad
+    classifier, manifest = cached_digit_cnn(cache_dir)
     with torch.no_grad():
         predicted = classifier(images.clamp(-1, 1).float()).argmax(1)
     wanted = torch.tensor(digits)

@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 # each, trained in isolation two at a time on one core each (DDPM on DEMO_DDPM, Flow Matching elsewhere),
 # two routers (plain and text-aware), routed Top-2 samples of every digit. Re-running resumes or skips.
 DEMO_DDPM ?= 1
-DEMO_STEPS ?= 700
+DEMO_STEPS ?= 600
 DEMO_ROUTER_STEPS ?= 400
 CLUSTERS := 0 1 2 3
 objective = $(if $(filter $(1),$(DEMO_DDPM)),ddpm,fm)

@@ -17,7 +17,8 @@ alike. Each number is the median over repeats, with min-max. The share of CPU th
 during the timing is recorded too: on a shared machine the absolute numbers are slower and noisier, and
 only the hddm/peer ratios stay meaningful.
 
-Run (from the repository root; about 6 minutes in full on an idle 2-core machine, about 1 with --quick):
+Run (from the repository root; about 4 minutes in full on an idle 2-core machine, under 1 with --quick;
+much longer while other processes load the CPU):
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_dit.py
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_dit.py --quick
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_dit.py --sizes tiny --threads 1
@@ -317,9 +318,14 @@ def time_case(case: Case, models: dict, sample_steps: int) -> dict:
     for m in models.values():
         m.eval()
     samplers = {name: CfgEulerSampler(fns[name], case, sample_steps) for name in MODELS}
-    interleaved({n: s.step for n, s in samplers.items()}, 2, 1)  # warm-up
-    reset_all = lambda: [s.reset() for s in samplers.values()]  # noqa: E731
-    sample_s = interleaved({n: s.step for n, s in samplers.items()}, sample_steps, case.sample_repeats, reset_all)
+    steps = {n: s.step for n, s in samplers.items()}
+    interleaved(steps, 2, 1)  # warm-up
+
+    def reset_all():
+        for sampler in samplers.values():
+            sampler.reset()
+
+    sample_s = interleaved(steps, sample_steps, case.sample_repeats, before_repeat=reset_all)
     sample_ips = {n: [case.sample_batch / s for s in sample_s[n]] for n in MODELS}
     print(f"[{case.size}] sample img/s " + "  ".join(f"{n}={statistics.median(v):.3f}" for n, v in sample_ips.items()), flush=True)
 
@@ -467,18 +473,20 @@ def main(argv=None) -> None:
     sample_steps = args.sample_steps or (5 if args.quick else 50)
     report = {"machine": machine_info(shlex.join(sys.orig_argv)), "results": {}, "notes": NOTES}
     start = time.perf_counter()
+    stem = "dit_vs_pixart" + ("_quick" if args.quick else "") + (f"_{args.threads}thread" if args.threads != 2 else "")
     for size in args.sizes:
         report["results"][size] = bench_case(configure(CASES[size], args), sample_steps)
-    report["machine"]["loadavg_end"] = loadavg()
-    report["machine"]["wall_seconds"] = round(time.perf_counter() - start, 1)
-
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "dit_vs_pixart" + ("_quick" if args.quick else "") + (f"_{args.threads}thread" if args.threads != 2 else "")
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out_dir / f"{stem}.md").write_text(markdown(report))
+        report["machine"]["loadavg_end"] = loadavg()
+        report["machine"]["wall_seconds"] = round(time.perf_counter() - start, 1)
+        write_report(report, args.out_dir, stem)  # after every size, so an interrupted run keeps what it has
     print(markdown(report))
     print(f"wrote {args.out_dir / stem}.json and .md in {report['machine']['wall_seconds']} s")
 
+
+def write_report(report: dict, out_dir: Path, stem: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(markdown(report))
 
 if __name__ == "__main__":
     main()

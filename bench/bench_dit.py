@@ -47,6 +47,7 @@ import diffusers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from diffusers import PixArtTransformer2DModel  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from hddm.models.dit import DIT_SIZES, DiT  # noqa: E402
 
@@ -186,6 +187,28 @@ def make_inputs(case: Case, batch: int, seed: int = 0):
     return x, t, text, mask
 
 
+def train_step_flops(fn, model: torch.nn.Module, inputs, target) -> int:
+    """FLOPs of one forward + backward (torch's counter: matmuls, convolutions and attention)."""
+    with FlopCounterMode(display=False) as counter:
+        F.mse_loss(fn(*inputs), target).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def gemm_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This CPU's fp32 matmul ceiling at the current thread count: best of `repeats` square GEMMs."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def make_train_step(fn, model: torch.nn.Module, inputs, target):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
@@ -309,6 +332,7 @@ def time_case(case: Case, models: dict, sample_steps: int) -> dict:
     inputs = make_inputs(case, case.batch)
     target = torch.randn_like(inputs[0])
     fns = {name: forward_fn(name, m) for name, m in models.items()}
+    flops = {name: train_step_flops(fns[name], models[name], inputs, target) for name in MODELS}
     train = {name: make_train_step(fns[name], models[name], inputs, target) for name in MODELS}
     interleaved(train, case.train_warmup, 1)
     train_s = interleaved(train, case.train_iters, case.train_repeats)
@@ -335,6 +359,8 @@ def time_case(case: Case, models: dict, sample_steps: int) -> dict:
             "train_steps_per_s": summary(steps_per_s[n]),
             "train_img_per_s": summary([r * case.batch for r in steps_per_s[n]]),
             "sample_img_per_s": summary(sample_ips[n]),
+            "train_step_gflop": round(flops[n] / 1e9, 3),
+            "train_gflop_per_s": round(flops[n] / 1e9 * statistics.median(steps_per_s[n]), 1),
         }
     result["ratio_hddm_over_peer"] = {
         "train": paired_ratio(steps_per_s["hddm"], steps_per_s["peer"]),
@@ -395,17 +421,21 @@ def markdown(report: dict) -> str:
         "Median over interleaved repeats (min-max). Training = forward + MSE + backward + AdamW step; "
         "sampling = Euler loop with classifier-free guidance, one forward at batch 2B per step, no_grad.",
         "",
-        "| size | model | params | train steps/s | train img/s | sample img/s |",
-        "|---|---|---:|---:|---:|---:|",
+        f"Training GFLOP/s = counted FLOPs of forward + backward (torch.utils.flop_counter) x median steps/s; "
+        f"this CPU's measured fp32 GEMM ceiling (2048^3 matmul, best of 10) is {m['gemm_peak_gflop_per_s']} GFLOP/s.",
+        "",
+        "| size | model | params | train steps/s | train img/s | train GFLOP/s (share of GEMM peak) | sample img/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for size, res in report["results"].items():
         for n in MODELS:
             r = res["models"][n]
             label = "hddm DiT" if n == "hddm" else "diffusers PixArt"
+            share = r["train_gflop_per_s"] / m["gemm_peak_gflop_per_s"]
             lines.append(f"| {size} | {label} | {r['params']:,} | {fmt(r['train_steps_per_s'])} | "
-                         f"{fmt(r['train_img_per_s'])} | {fmt(r['sample_img_per_s'])} |")
+                         f"{fmt(r['train_img_per_s'])} | {r['train_gflop_per_s']} ({share:.0%}) | {fmt(r['sample_img_per_s'])} |")
         ratio = res["ratio_hddm_over_peer"]
-        lines.append(f"| {size} | **hddm / peer** | | {fmt_ratio(ratio['train'])} | {fmt_ratio(ratio['train'])} | "
+        lines.append(f"| {size} | **hddm / peer** | | {fmt_ratio(ratio['train'])} | {fmt_ratio(ratio['train'])} | | "
                      f"{fmt_ratio(ratio['sample'])} |")
     lines += ["", "Shapes: " + "; ".join(
         f"{s}: {c['case']['in_channels']}x{c['case']['image_size']}x{c['case']['image_size']}, text "
@@ -419,6 +449,9 @@ def markdown(report: dict) -> str:
                      f"{'MET' if met['train'] else 'NOT met'}; inference {ratio['sample']['median_ratio']:.2f}x -> target "
                      f"{'MET' if met['sample'] else 'NOT met'} (other processes took {res['foreign_cpu_share']:.0%} "
                      f"of the CPU during this size's timing, steal {res['steal_share']:.0%}).")
+        peer_share = res["models"]["peer"]["train_gflop_per_s"] / m["gemm_peak_gflop_per_s"]
+        lines.append(f"  The peer trains at {peer_share:.0%} of this CPU's GEMM ceiling; 1.2x the peer with the same FLOPs "
+                     f"would need {1.2 * peer_share:.0%} of it.")
     lines += ["", "## Parameter counts and equivalence", ""]
     for size, res in report["results"].items():
         p = {n: res["models"][n]["params"] for n in MODELS}
@@ -472,6 +505,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     sample_steps = args.sample_steps or (5 if args.quick else 50)
     report = {"machine": machine_info(shlex.join(sys.orig_argv)), "results": {}, "notes": NOTES}
+    report["machine"]["gemm_peak_gflop_per_s"] = round(gemm_peak_gflops(), 1)
     start = time.perf_counter()
     stem = "dit_vs_pixart" + ("_quick" if args.quick else "") + (f"_{args.threads}thread" if args.threads != 2 else "")
     for size in args.sizes:

@@ -99,7 +99,8 @@ def measure(size: str, k: int, rounds: int, repeats: int) -> dict:
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
 
 
 def main() -> None:
@@ -117,7 +118,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "routing_dispatch.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# Routed sampling step cost (K={args.experts})", "", f"`{report['command']}` on {report['machine']['cpu']}, "
-             f"{report['machine']['threads']} threads, torch {report['machine']['torch']}, {report['date'][:10]}", "",
+             f"{report['machine']['threads']} threads, torch {report['machine']['torch']}, {report['date'][:10]}, load average at "
+             f"start {' '.join(report['machine']['loadavg_start'])}", "",
              "| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |", "|---|---|---|---|---|---|---|"]
     for r in results:
         ratio = r["ratio_to_single"]

@@ -2,13 +2,10 @@
 
 import argparse
 import json
-import math
 from dataclasses import asdict
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from conftest import REPO, run_cli
 from hddm.convert_dit import (
@@ -17,141 +14,10 @@ from hddm.convert_dit import (
 )
 from hddm.errors import HddmError
 from hddm.models.dit import DIT_SIZES, DiT, DiTConfig, sincos_2d
+from hddm.models.reference_dit import ReferenceDiT, dit_pos_embed
 
 SMALL = DiTConfig(hidden_size=32, depth=2, num_heads=4, patch_size=2)
 CHANNELS, IMAGE, TEXT_DIM, CLASSES = 3, 8, 12, 5
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# facebookresearch/DiT models.py, trimmed to what a checkpoint and an eval forward need: same names, shapes, maths.
-# ------------------------------------------------------------------------------------------------------------------
-
-def dit_modulate(x, shift, scale):
-    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
-
-
-def dit_pos_embed(embed_dim, grid_size):
-    """DiT's get_2d_sincos_pos_embed (from MAE): the first half encodes the column, the second the row."""
-    def one_axis(dim, pos):
-        omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-        out = np.einsum("m,d->md", pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-
-    grid = np.arange(grid_size, dtype=np.float32)
-    grid = np.stack(np.meshgrid(grid, grid), axis=0).reshape(2, 1, grid_size, grid_size)  # w goes first
-    return np.concatenate([one_axis(embed_dim // 2, grid[0]), one_axis(embed_dim // 2, grid[1])], axis=1)
-
-
-class PatchEmbed(nn.Module):  # timm
-    def __init__(self, patch_size, in_chans, embed_dim):
-        super().__init__()
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x):
-        return self.proj(x).flatten(2).transpose(1, 2)
-
-
-class Attention(nn.Module):  # timm, qkv_bias=True, explicit softmax
-    def __init__(self, dim, num_heads):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = (q * (c // self.num_heads) ** -0.5 @ k.transpose(-2, -1)).softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):  # timm, with DiT's approximate GELU
-    def __init__(self, in_features, hidden_features):
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features)
-        self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden_features, in_features)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class TimestepEmbedder(nn.Module):
-    def __init__(self, hidden_size, frequency_embedding_size=256):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(),
-                                 nn.Linear(hidden_size, hidden_size))
-        self.frequency_embedding_size = frequency_embedding_size
-
-    def forward(self, t):
-        half = self.frequency_embedding_size // 2
-        freqs = torch.exp(-math.log(10000) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
-        args = t[:, None].float() * freqs[None]
-        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1).to(self.mlp[0].weight.dtype))
-
-
-class LabelEmbedder(nn.Module):
-    def __init__(self, num_classes, hidden_size, dropout_prob):
-        super().__init__()
-        self.embedding_table = nn.Embedding(num_classes + int(dropout_prob > 0), hidden_size)  # + null class
-
-    def forward(self, labels):
-        return self.embedding_table(labels)
-
-
-class DiTBlock(nn.Module):
-    def __init__(self, hidden_size, num_heads, mlp_ratio):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.attn = Attention(hidden_size, num_heads)
-        self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
-
-    def forward(self, x, c):
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + gate_msa.unsqueeze(1) * self.attn(dit_modulate(self.norm1(x), shift_msa, scale_msa))
-        return x + gate_mlp.unsqueeze(1) * self.mlp(dit_modulate(self.norm2(x), shift_mlp, scale_mlp))
-
-
-class FinalLayer(nn.Module):
-    def __init__(self, hidden_size, patch_size, out_channels):
-        super().__init__()
-        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.linear = nn.Linear(hidden_size, patch_size * patch_size * out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
-
-    def forward(self, x, c):
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
-        return self.linear(dit_modulate(self.norm_final(x), shift, scale))
-
-
-class ReferenceDiT(nn.Module):
-    def __init__(self, size: DiTConfig, input_size, in_channels, num_classes, class_dropout_prob=0.1, learn_sigma=True):
-        super().__init__()
-        self.in_channels, self.patch_size = in_channels, size.patch_size
-        self.out_channels = in_channels * 2 if learn_sigma else in_channels
-        self.x_embedder = PatchEmbed(size.patch_size, in_channels, size.hidden_size)
-        self.t_embedder = TimestepEmbedder(size.hidden_size)
-        self.y_embedder = LabelEmbedder(num_classes, size.hidden_size, class_dropout_prob)
-        grid = input_size // size.patch_size
-        pos_embed = torch.from_numpy(dit_pos_embed(size.hidden_size, grid)).float()[None]
-        self.pos_embed = nn.Parameter(pos_embed, requires_grad=False)
-        self.blocks = nn.ModuleList(DiTBlock(size.hidden_size, size.num_heads, size.mlp_ratio) for _ in range(size.depth))
-        self.final_layer = FinalLayer(size.hidden_size, size.patch_size, self.out_channels)
-
-    def unpatchify(self, x):
-        c, p = self.out_channels, self.patch_size
-        h = w = int(x.shape[1] ** 0.5)
-        x = torch.einsum("nhwpqc->nchpwq", x.reshape(x.shape[0], h, w, p, p, c))
-        return x.reshape(x.shape[0], c, h * p, h * p)
-
-    def forward(self, x, t, y):
-        x = self.x_embedder(x) + self.pos_embed
-        c = self.t_embedder(t) + self.y_embedder(y)
-        for block in self.blocks:
-            x = block(x, c)
-        return self.unpatchify(self.final_layer(x, c))
 
 
 def random_dit(size=SMALL, image=IMAGE, channels=CHANNELS, classes=CLASSES, seed=0) -> ReferenceDiT:

@@ -21,18 +21,15 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_dit import ReferenceDiT  # noqa: E402
-
-from hddm.lit.data import mnist_pool  # noqa: E402
-from hddm.models.dit import get_dit_size  # noqa: E402
+from hddm.lit.data import mnist_pool
+from hddm.models.dit import get_dit_size
+from hddm.models.reference_dit import ReferenceDiT
 
 TIME_SCALE = 999.0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,14 +24,13 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_dit import ReferenceDiT  # noqa: E402
-
-from hddm.config import register_configs, validate_train_config  # noqa: E402
-from hddm.convert_dit import apply_init  # noqa: E402
-from hddm.lit.data import ExpertDataModule, mnist_pool  # noqa: E402
-from hddm.lit.expert import T_BINS, ExpertModule  # noqa: E402
-from hddm.models.dit import get_dit_size  # noqa: E402
+from hddm.config import register_configs, validate_train_config
+from hddm.convert_dit import apply_init
+from hddm.models.reference_dit import ReferenceDiT
+from hddm.lit.data import ExpertDataModule, mnist_pool
+from hddm.lit.expert import T_BINS, ExpertModule
+from hddm.models.dit import get_dit_size
+from hddm.models.reference_dit import ReferenceDiT
 
 REPO = Path(__file__).resolve().parents[2]
 

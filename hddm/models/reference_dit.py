@@ -1,7 +1,7 @@
-"""A minimal facebookresearch/DiT (models.py) for the dit_init experiment: DiT's exact key names, shapes and maths.
+"""facebookresearch/DiT's models.py in miniature: DiT's exact key names, shapes and maths (adaLN-Zero, class labels).
 
-Copied from the re-implementation in tests/test_convert_dit.py (trimmed to an eval forward there), with what
-training additionally needs, following DiT's models.py:
+Not an hddm backbone: the reference that hddm.convert_dit is tested against (tests/test_convert_dit.py) and that
+the dit_init experiment pretrains and converts. Beyond an eval forward it has what training needs:
   * LabelEmbedder.token_drop: during training a label is replaced by the null class `num_classes` with
     probability class_dropout_prob (the extra embedding row that hddm.convert_dit reads as the null class);
   * DiT.initialize_weights: xavier-uniform Linear layers with zero bias, xavier on the flattened patch conv,

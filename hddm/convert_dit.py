@@ -28,7 +28,7 @@ from hddm import __version__
 from hddm.bundles import MANIFEST, WEIGHTS, load_bundle, save_bundle
 from hddm.errors import HddmError
 from hddm.io import sha256_file
-from hddm.lit.runner import run_cli
+from hddm.jobs import run_cli
 from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder, get_dit_size
 
 INIT_FORMAT = "hddm.init/1"

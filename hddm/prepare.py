@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from hddm.data.image_captions import ArraySource, ImageSource, open_folder_sourc
 from hddm.data.partition import Partition, save_partition
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
+from hddm.jobs import run_cli
 from hddm.prepare_config import PrepareConfig, register_prepare_configs, validate_prepare_config
 
 
@@ -277,11 +277,8 @@ register_prepare_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
 def main(cfg: DictConfig) -> None:
-    try:
-        prepare(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except HddmError as error:
-        print(f"hddm: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    # Never skipped as done: its outputs live in the cache, which checks itself (and may have been cleared).
+    run_cli(lambda: prepare(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg, skip_done=False)
 
 
 if __name__ == "__main__":

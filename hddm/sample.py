@@ -28,7 +28,7 @@ from hddm.diffusion.solvers import SOLVERS
 from hddm.errors import HddmError
 from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
-from hddm.lit.runner import run_cli
+from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing
@@ -134,7 +134,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: sample(cfg, Path(HydraConfig.get().runtime.output_dir)))
+    run_cli(lambda: sample(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from hddm.io import sha256_file, write_json
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
 from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
-from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint, run_cli
+from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
+from hddm.jobs import run_cli
 from hddm.models.dit import get_dit_size
 from hddm.sampling import sample_expert
 
@@ -105,7 +106,8 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir, callbacks)
     fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
 
-    result = {"run_dir": str(run_dir), "steps": trainer.global_step, "fit_seconds": round(fit_seconds, 1)}
+    result = {"run_dir": str(run_dir), "steps": trainer.global_step, "world_size": trainer.world_size,
+              "fit_seconds": round(fit_seconds, 1)}
     if trainer.is_global_zero:
         ema_module = ema.averaged_module() or module
         bundle = save_expert_bundle(run_dir / "expert", ema_module.state_dict(), {**manifest, "steps": trainer.global_step})
@@ -126,7 +128,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)))
+    run_cli(lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from hddm.config import RouterTrainConfig, register_configs, validate_router_con
 from hddm.io import sha256_file, write_json
 from hddm.lit.data import ExpertDataModule, text_encoder_id
 from hddm.lit.router import RouterModule
-from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint, run_cli
+from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
+from hddm.jobs import run_cli
 from hddm.models.dit import get_dit_size
 
 matplotlib.use("Agg")
@@ -95,7 +96,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train_router")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: train_router(cfg, Path(HydraConfig.get().runtime.output_dir)))
+    run_cli(lambda: train_router(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ def compose(cache_dir):
 
     register_configs()
 
-    def _compose(overrides=(), config_name="train"):
+    def _compose(overrides=(), config_name="train", return_hydra_config=False):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
+            return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
     return _compose
 

@@ -1,11 +1,9 @@
-"""What every training entry point shares: trainer construction, resume, loggers, one-line CLI errors."""
+"""What every training entry point shares: trainer construction, resume, loggers."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import lightning as L
 import torch
@@ -13,6 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from hddm.errors import HddmError
+from hddm.jobs import run_cli  # noqa: F401  (entry points import it from here too)
 from hddm.lit.checkpoint_io import AtomicCheckpointIO
 
 
@@ -53,6 +52,8 @@ def checkpoint_callbacks(checkpoint_dir: Path, every_n_steps: int, keep: int) ->
 def make_trainer(trainer_cfg: dict, logger_cfg, run_dir: Path, callbacks: list) -> tuple[L.Trainer, list]:
     loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in logger_cfg.values()]
     kwargs = {**trainer_cfg, "precision": resolve_precision(str(trainer_cfg.get("precision", "auto")))}
+    if isinstance(kwargs.get("strategy"), dict):  # e.g. FSDP with its wrap policy (conf/trainer/fsdp.yaml)
+        kwargs["strategy"] = instantiate(kwargs["strategy"])
     try:
         trainer = L.Trainer(**kwargs, default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers,
                             plugins=[AtomicCheckpointIO()], use_distributed_sampler=False)
@@ -76,12 +77,3 @@ def fit(trainer: L.Trainer, loggers: list, module, datamodule, ckpt_path) -> flo
 
 def metrics_csv(loggers: list) -> str | None:
     return next((str(Path(lg.log_dir) / "metrics.csv") for lg in loggers if type(lg).__name__ == "CSVLogger"), None)
-
-
-def run_cli(job: Callable[[], object]) -> None:
-    """Run an entry point's job; a user-facing problem is one line on stderr and exit code 2."""
-    try:
-        job()
-    except HddmError as error:
-        print(f"hddm: error: {error}", file=sys.stderr)
-        sys.exit(2)

@@ -1,0 +1,133 @@
+"""Job bookkeeping for every entry point: a status file per run folder, skipping finished jobs, and sweeps
+that report a failing job at once and go on with the others.
+
+Each run folder gets status.json: state (running | done | failed), the digest of the job's resolved config,
+the error if any, and when it was last seen. Re-running a job whose folder says done with the same config
+digest skips it, so re-running a sweep redoes only what is missing or changed. Under `-m` (multirun) a
+failing job is printed at once and recorded, the sweep goes on, and `SweepSummary` (a Hydra callback) prints
+one line per job at the end and exits with code 2 if any failed. Status files live in the run folders, so
+this works alike for the basic, joblib and submitit launchers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from hddm.errors import HddmError
+from hddm.io import write_json
+
+STATUS = "status.json"
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """sha256 of the resolved job config (what the job computes from), independent of key order."""
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # a missing or broken value: the job itself reports it in one line; hash what is written
+        resolved = OmegaConf.to_container(cfg, resolve=False)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_status(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_status(run_dir: Path, state: str, digest: str, **extra: Any) -> None:
+    write_json(Path(run_dir) / STATUS, {"state": state, "config_digest": digest, "last_seen": time.time(), **extra})
+
+
+def is_rank_zero() -> bool:
+    """False in the extra processes of a multi-process job (Lightning's DDP launcher, SLURM tasks): only the first
+    process keeps the status file; every process reads it, so all of them skip a finished job alike."""
+    return all(int(os.environ.get(name, 0)) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done: bool = True) -> None:
+    """Run one entry point's job with status bookkeeping.
+
+    A user-facing problem (HddmError) is one line on stderr; alone it exits with code 2, in a sweep the job is
+    marked failed and the sweep continues. An unexpected exception in a sweep is recorded the same way, with its
+    traceback in error.txt, so one broken job never hides the others' results.
+    """
+    run_dir, digest = Path(run_dir), config_digest(cfg)
+    previous = read_status(run_dir)
+    if skip_done and previous and previous.get("state") == "done" and previous.get("config_digest") == digest:
+        if is_rank_zero():
+            write_status(run_dir, "done", digest, skipped=True, finished=previous.get("finished"))
+            print(f"hddm: skipped {run_dir} (done with this config)")
+        return
+    record = write_status if is_rank_zero() else (lambda *args, **kwargs: None)
+    started = time.time()
+    record(run_dir, "running", digest, started=started)
+    try:
+        job()
+    except HddmError as error:
+        record(run_dir, "failed", digest, started=started, error=str(error))
+        print(f"hddm: error: {error}" + (f" [{run_dir}]" if in_multirun() else ""), file=sys.stderr, flush=True)
+        if not in_multirun():
+            sys.exit(2)
+        return
+    except Exception as error:  # a bug: keep the traceback for the report, let a single run fail loudly
+        record(run_dir, "failed", digest, started=started, error=f"{type(error).__name__}: {error}")
+        if not in_multirun():
+            raise
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        print(f"hddm: job failed: {run_dir}: {type(error).__name__}: {error} (traceback in {run_dir / 'error.txt'})",
+              file=sys.stderr, flush=True)
+        return
+    record(run_dir, "done", digest, started=started, finished=time.time())
+
+
+class SweepSummary(Callback):
+    """At the end of a multirun: one line per job seen during this sweep; exit code 2 if any failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = []
+        for path in sorted(sweep_dir.glob(f"**/{STATUS}")):
+            status = read_status(path.parent)
+            if status and status.get("last_seen", 0) >= getattr(self, "started", 0):
+                jobs.append((path.parent, status))
+        failed = [(run_dir, s) for run_dir, s in jobs if s["state"] != "done"]
+        skipped = sum(bool(s.get("skipped")) for _, s in jobs)
+        print(f"hddm: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(failed)} done ({skipped} skipped as already done), "
+              f"{len(failed)} failed")
+        for run_dir, status in failed:
+            print(f"  failed: {run_dir}: {status.get('error', status['state'])}")
+        if failed:
+            sys.exit(2)
+
+
+def run_cli(job: Callable[[], object], cfg: DictConfig | None = None, skip_done: bool = True) -> None:
+    """An entry point's main: given the job's config (under Hydra), run_job's bookkeeping; without it, just the
+    one-line error and exit code 2."""
+    if cfg is not None and HydraConfig.initialized():
+        run_job(job, Path(HydraConfig.get().runtime.output_dir), cfg, skip_done)
+        return
+    try:
+        job()
+    except HddmError as error:
+        print(f"hddm: error: {error}", file=sys.stderr)
+        sys.exit(2)

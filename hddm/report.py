@@ -1,0 +1,161 @@
+"""Aggregate a sweep into a table and plots: `python -m hddm.report runs/eval/<sweep>`.
+
+Every job folder of a Hydra sweep holds `.hydra/overrides.yaml` (what the job changed) and a result file
+(evaluate: results.json; sample: record.json; train: result.json). The swept settings become the table's
+columns on the left, every number under the result's "metrics" the columns on the right. Writes report.md,
+report.csv and, per metric, a plot against each swept setting (a line per combination of the others when
+the setting is numeric, grouped bars when it is not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from hddm.errors import HddmError
+
+RESULT_FILES = ("results.json", "record.json", "result.json")
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of nested dicts as {"a.b.c": value}; lists and strings are not metrics."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def parse_value(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_job(job_dir: Path) -> dict | None:
+    """{"settings": {override: value}, "metrics": {...}, "state": ...} of one job folder, None if not a job."""
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        return None
+    overrides = yaml.safe_load(overrides_file.read_text()) or []
+    settings = {}
+    for item in overrides:
+        key, _, value = str(item).partition("=")
+        if not key.startswith("hydra"):
+            settings[key.lstrip("+~")] = parse_value(value)
+    result_file = next((job_dir / name for name in RESULT_FILES if (job_dir / name).is_file()), None)
+    metrics = flatten(json.loads(result_file.read_text()).get("metrics") or {}) if result_file else {}
+    status_file = job_dir / "status.json"
+    state = json.loads(status_file.read_text()).get("state") if status_file.is_file() else ("done" if metrics else "unknown")
+    return {"job": job_dir.name, "settings": settings, "metrics": metrics, "state": state}
+
+
+def collect(sweep_dir: Path) -> list[dict]:
+    if not sweep_dir.is_dir():
+        raise HddmError(f"{sweep_dir} is not a folder: give the sweep folder a `-m` run printed (hydra.sweep.dir)")
+    jobs = [job for path in sorted(sweep_dir.glob("**/.hydra")) if (job := read_job(path.parent))]
+    if not jobs:
+        raise HddmError(f"no Hydra job folders (with .hydra/overrides.yaml) under {sweep_dir}: is it a multirun's sweep folder?")
+    return jobs
+
+
+def swept_keys(jobs: list[dict]) -> list[str]:
+    """Settings that differ between jobs (constant overrides are context, not columns)."""
+    keys = sorted({k for job in jobs for k in job["settings"]})
+    return [k for k in keys if len({str(job["settings"].get(k)) for job in jobs}) > 1]
+
+
+def write_tables(jobs: list[dict], columns: list[str], metrics: list[str], out: Path) -> None:
+    header = [*columns, "state", *metrics]
+    rows = [[job["settings"].get(c, "") for c in columns] + [job["state"]] + [job["metrics"].get(m, "") for m in metrics]
+            for job in jobs]
+    with open(out / "report.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(jobs: list[dict], columns: list[str], metric: str, x_key: str, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    others = [c for c in columns if c != x_key]
+    groups: dict[str, list[tuple]] = {}
+    for job in jobs:
+        if metric in job["metrics"]:
+            label = ", ".join(f"{k}={job['settings'].get(k)}" for k in others) or metric
+            groups.setdefault(label, []).append((job["settings"].get(x_key), job["metrics"][metric]))
+    figure, axes = plt.subplots(figsize=(6, 4))
+    numeric = all(isinstance(x, float) for points in groups.values() for x, _ in points)
+    if numeric:
+        for label, points in groups.items():
+            xs, ys = zip(*sorted(points))
+            axes.plot(xs, ys, marker="o", label=label)
+    else:
+        categories = sorted({str(x) for points in groups.values() for x, _ in points})
+        width = 0.8 / max(len(groups), 1)
+        for i, (label, points) in enumerate(groups.items()):
+            heights = dict((str(x), y) for x, y in points)
+            axes.bar([c + i * width for c in range(len(categories))], [heights.get(c, 0) for c in categories],
+                     width=width, label=label)
+        axes.set_xticks([c + width * (len(groups) - 1) / 2 for c in range(len(categories))], categories)
+    axes.set_xlabel(x_key)
+    axes.set_ylabel(metric)
+    if len(groups) > 1:
+        axes.legend(fontsize=7)
+    figure.tight_layout()
+    path = out / f"{metric.replace('/', '_')}_vs_{x_key.replace('/', '_')}.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def report(sweep_dir: Path, out: Path | None = None, metrics: list[str] | None = None) -> dict:
+    jobs = collect(sweep_dir)
+    out = out or sweep_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    columns = swept_keys(jobs)
+    found = sorted({m for job in jobs for m in job["metrics"]})
+    chosen = metrics or found
+    unknown = [m for m in chosen if m not in found]
+    if unknown:
+        raise HddmError(f"metric {unknown[0]!r} is in no result under {sweep_dir}: choose from {found}")
+    write_tables(jobs, columns, chosen, out)
+    plots = [str(plot(jobs, columns, m, x, out)) for m in chosen for x in columns]
+    return {"jobs": len(jobs), "failed": sum(job["state"] == "failed" for job in jobs), "columns": columns,
+            "metrics": chosen, "table": str(out / "report.md"), "csv": str(out / "report.csv"), "plots": plots}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hddm.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="default: <sweep_dir>/report")
+    parser.add_argument("--metrics", nargs="+", default=None, help="default: every metric found")
+    args = parser.parse_args(argv)
+    try:
+        summary = report(args.sweep_dir, args.out, args.metrics)
+    except HddmError as error:
+        print(f"hddm: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"hddm: {summary['jobs']} jobs ({summary['failed']} failed), swept {summary['columns']}\n"
+          f"  table: {summary['table']}\n  csv:   {summary['csv']}\n  plots: {len(summary['plots'])} in {Path(summary['table']).parent}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ import torch
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
+from hddm.lit.optim import adamw
 from hddm.models.dit import DiT, DiTConfig
 
 T_BINS = 4  # validation loss is also reported per quarter of [0, 1], where objectives differ most
@@ -73,7 +74,7 @@ class ExpertModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps, weight_decay=hp.weight_decay)
+        optimizer = adamw(self.model.parameters(), self.device, hp.lr, hp.betas, hp.eps, hp.weight_decay)
         warmup = max(1, hp.warmup_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

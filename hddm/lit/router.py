@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from hddm.diffusion.objectives import broadcast_time
+from hddm.lit.optim import adamw
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
 
@@ -72,7 +73,7 @@ class RouterModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, betas=(0.9, 0.999), weight_decay=hp.weight_decay)
+        optimizer = adamw(self.model.parameters(), self.device, hp.lr, weight_decay=hp.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, hp.max_steps), eta_min=hp.lr_min)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -95,3 +95,18 @@ def test_mismatched_members_are_refused(members, tmp_path):
     router["partition"]["sha256"] = "0" * 64
     with pytest.raises(HddmError, match="partition"):
         check_compatible([fm], router)
+
+
+def test_native_ddim_sampler_of_a_ddpm_expert(members):
+    from hddm.bundles import load_expert
+    from hddm.sampling import sample_expert
+
+    ddpm, fm = load_expert(members / "ddpm1" / "expert"), load_expert(members / "fm0" / "expert")
+    text, mask = ddpm.null_text.expand(3, *ddpm.null_text.shape), ddpm.null_mask.expand(3, *ddpm.null_mask.shape)
+    noise = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    first = sample_expert(ddpm, text, mask, noise, steps=3, solver="ddim")
+    assert first.shape == noise.shape and torch.isfinite(first).all()
+    assert torch.equal(first, sample_expert(ddpm, text, mask, noise, steps=3, solver="ddim"))
+    assert not torch.allclose(first, sample_expert(ddpm, text, mask, noise, steps=3, solver="euler"))
+    with pytest.raises(HddmError, match="solver=ddim is the native sampler of DDPM"):
+        sample_expert(fm, text, mask, noise, steps=3, solver="ddim")

@@ -34,3 +34,16 @@ def heun(field: VelocityField, x: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 SOLVERS = {"euler": euler, "heun": heun}
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (x, t) -> (x0_hat, eps_hat)
+
+
+def ddim(denoiser: Denoiser, x: torch.Tensor, steps: int, schedule) -> torch.Tensor:
+    """The native sampler of an epsilon expert (deterministic DDIM, eta = 0) on its own schedule:
+    x_s = alpha_s x0_hat + sigma_s eps_hat. It never forms a velocity, so it is the baseline the
+    velocity-space conversion is compared against; exact in one step when the denoiser is exact."""
+    grid = time_grid(steps, x.device, x.dtype)
+    for t, t_next in zip(grid[:-1], grid[1:]):
+        x0, eps = denoiser(x, t.expand(x.shape[0]))
+        x = schedule.alpha(t_next) * x0 + schedule.sigma(t_next) * eps
+    return x

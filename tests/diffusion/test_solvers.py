@@ -24,3 +24,26 @@ def test_time_runs_from_one_to_zero():
     seen = []
     euler(lambda x, t: seen.append(float(t[0])) or torch.zeros_like(x), torch.zeros(2, 1), 4)
     assert seen == [1.0, 0.75, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_ddim_with_an_exact_denoiser_lands_on_the_data(steps):
+    """Data = one point c: the exact epsilon is (x - alpha c) / sigma, so DDIM is exact at any step count,
+    where Euler on the converted velocity field is only first-order accurate."""
+    from hddm.diffusion.conversion import NO_SAFEGUARDS, velocity_from_epsilon
+    from hddm.diffusion.schedules import CosineSchedule
+    from hddm.diffusion.solvers import ddim
+
+    schedule, c = CosineSchedule(), torch.tensor([[0.7, -1.3]], dtype=torch.float64)
+
+    def exact_eps(x, t):
+        tb = t[:, None]
+        return (x - schedule.alpha(tb) * c) / schedule.sigma(tb).clamp(min=1e-12)
+
+    def denoiser(x, t):
+        return c.expand_as(x), exact_eps(x, t)
+
+    noise = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ddim(denoiser, noise, steps, schedule), c.expand(4, 2))
+    velocity = lambda x, t: velocity_from_epsilon(exact_eps(x, t), x, t[:, None], schedule, NO_SAFEGUARDS)  # noqa: E731
+    assert (euler(velocity, noise, 7) - c).abs().max() > 1e-6

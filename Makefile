@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: venv demo test test-slow bench clean-runs
+.PHONY: venv demo eval-fid test test-slow bench clean-runs
 
 venv: $(STAMP)
 
@@ -53,6 +53,19 @@ demo: venv
 	$(PY) -m hddm.sample ensemble=demo 'ensemble.experts=$(DEMO_EXPERTS)' routing=top2 n=40 steps=50 cfg_scale=3 \
 	    'prompts=$(DIGITS)' ensemble.router=runs/routers/router_kmeans$(DEMO_K)_tiny_text-True_s0/router hydra.run.dir=runs/demo/top2_text_router
 	@echo "demo: samples and records under runs/demo/, experts under runs/experts/, routers under runs/routers/"
+
+# FID (packaged TF Inception), domain FID (mnist-cnn) and prompt adherence of the `make demo` ensemble (Top-2):
+# runs/eval/demo_top2_n$(EVAL_N)/results.{json,md}. The MNIST test split's Inception statistics are computed once
+# and cached (~50 min for all 10k images on one CPU thread; EVAL_REF=2000 uses a fixed 2000-image subset).
+EVAL_N ?= 1000
+EVAL_REF ?= null
+DEMO_ROUTER := runs/routers/router_kmeans$(DEMO_K)_tiny_text-False_s0/router
+eval-fid: venv
+	@for bundle in $(foreach c,$(CLUSTERS),$(call expert_dir,$(c))) $(DEMO_ROUTER); do test -f $$bundle/manifest.json || \
+	    { echo "hddm: error: $$bundle is missing: run \`make demo\` first" >&2; exit 2; }; done
+	$(PY) -m hddm.evaluate ensemble=demo 'ensemble.experts=$(DEMO_EXPERTS)' ensemble.router=$(DEMO_ROUTER) routing=top2 \
+	    'metrics=[fid,domain_fid,clip]' n=$(EVAL_N) steps=50 cfg_scale=3 metrics.fid.reference_max_items=$(EVAL_REF) \
+	    hydra.run.dir=runs/eval/demo_top2_n$(EVAL_N)
 
 test: venv
 	$(PY) -m pytest -q

@@ -121,6 +121,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = True
     init: Optional[str] = None  # an initialisation folder from `python -m hddm.convert_dit` (fresh runs only)
+    callbacks: dict[str, Any] = field(default_factory=dict)  # name -> {_target_: a Lightning callback, ...}
     run_name: str = MISSING
 
 
@@ -144,6 +145,7 @@ class RouterTrainConfig:
     text_aware: bool = False  # an hddm option: the router also sees the pooled prompt embedding
     seed: int = 0
     resume: bool = True
+    callbacks: dict[str, Any] = field(default_factory=dict)  # name -> {_target_: a Lightning callback, ...}
     run_name: str = MISSING
 
 
@@ -190,11 +192,49 @@ class SampleRunConfig:
     cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
 
 
+@dataclass
+class ReferenceMetricConfig:  # fid, domain_fid: Frechet distances to a reference split's statistics
+    reference_split: str = "test"
+    reference_max_items: Optional[int] = None  # None: the whole split
+    batch_size: int = 50
+
+
+@dataclass
+class ClipMetricConfig:  # real scale: torchmetrics CLIPScore; MNIST: prompt_adherence_mnist_cnn instead
+    model: str = "openai/clip-vit-large-patch14"  # hub id or a local transformers CLIP folder
+
+
+@dataclass
+class DiversityMetricConfig:
+    prompts: int = 100  # P prompts (cycled from the prompt list) ...
+    images_per_prompt: int = 10  # ... M images each
+    lpips_weights: Optional[str] = None  # torchvision backbone file for LPIPS; None: the named DSSIM stand-in
+    lpips_net: str = "alex"
+
+
+@dataclass
+class MetricsConfig:  # a metric runs when its entry is set (metrics=[fid,clip,diversity] selects conf/metrics/*)
+    fid: Optional[ReferenceMetricConfig] = None
+    domain_fid: Optional[ReferenceMetricConfig] = None
+    clip: Optional[ClipMetricConfig] = None
+    diversity: Optional[DiversityMetricConfig] = None
+
+
+@dataclass
+class EvaluateConfig(SampleRunConfig):
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    n: int = 1000  # samples for fid / domain_fid / clip (diversity draws its own P x M)
+    prompts_file: Optional[str] = None  # one prompt per line (real scale); MNIST defaults to the ten digits
+    trainer: dict[str, Any] = field(default_factory=dict)  # lightning.Trainer arguments (devices, strategy)
+    grid_size: int = 64  # samples in grid.png
+
+
 def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="train_router_schema", node=RouterTrainConfig)
     store.store(name="sample_schema", node=SampleRunConfig)
+    store.store(name="evaluate_schema", node=EvaluateConfig)
 
 
 def to_typed(cfg: DictConfig):

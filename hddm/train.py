@@ -25,6 +25,7 @@ from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
+from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
 from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
@@ -102,7 +103,8 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         manifest["init"] = {"source_sha256": init["source"]["sha256"], "weights_sha256": init["weights_sha256"]}
         module.hparams.manifest = manifest
     ema = EMA(decay=cfg.ema.decay, warmup=cfg.ema.warmup)
-    callbacks = [ema, *checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep)]
+    callbacks = [ema, *checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
+                 *configured_callbacks(dict_cfg.callbacks)]
     trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir, callbacks)
     fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
 

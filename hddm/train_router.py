@@ -21,6 +21,7 @@ from hddm.config import RouterTrainConfig, register_configs, validate_router_con
 from hddm.io import sha256_file, write_json
 from hddm.lit.data import ExpertDataModule, text_encoder_id
 from hddm.lit.router import RouterModule
+from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
 from hddm.jobs import run_cli
 from hddm.models.dit import get_dit_size
@@ -72,7 +73,8 @@ def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
     checkpoint_dir = run_dir / "checkpoints"
     identity = {key: manifest[key] for key in ("num_clusters", "partition", "data", "text_encoder", "model")}
     ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_router")
-    callbacks = checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep)
+    callbacks = [*checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
+                 *configured_callbacks(dict_cfg.callbacks)]
     trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir, callbacks)
     fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
     result = {"run_dir": str(run_dir), "steps": trainer.global_step, "fit_seconds": round(fit_seconds, 1)}

@@ -1,0 +1,237 @@
+"""EnsembleEvaluator: a LightningModule that samples a routed ensemble and feeds torchmetrics metrics.
+
+Lightning places it on devices and runs one copy per process; the work is a fixed list of batches (fixed by n,
+the batch size and the diversity layout, never by the number of processes), dealt round-robin to the
+processes without padding, so exactly the planned samples are drawn once each. Sample i's starting noise
+comes from its own generator seeded by (seed, i) and a batch's routing randomness from seed + its first index,
+so every image is the same for any number of processes. Metric states sync across processes at compute().
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchmetrics import MetricCollection
+from torchmetrics.aggregation import CatMetric, SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+from torchvision.utils import save_image
+
+from hddm.config import EvaluateConfig, TextConfig
+from hddm.diffusion.solvers import SOLVERS
+from hddm.errors import HddmError
+from hddm.lit.data import prompt_embeddings
+from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
+from hddm.metrics.adherence import prompted_digit
+from hddm.metrics.clip_score import clip_implementation, make_clip_score
+from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
+from hddm.metrics.domain_fid import METRIC_NAME as DOMAIN_FID_NAME
+from hddm.metrics.domain_fid import DigitCNNFeatures, domain_fid_implementation, make_domain_fid
+from hddm.metrics.fid import METRIC_NAME as FID_NAME
+from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
+from hddm.metrics.reference_stats import load_reference, reference_images
+from hddm.models.digit_cnn import cached_digit_cnn
+from hddm.routing.ensemble import UsageStats
+from hddm.sample import build_field_factory
+
+MAIN, DIVERSITY = "main", "diversity"
+
+
+class Batch(NamedTuple):
+    kind: str  # main: the n samples of fid/clip; diversity: whole groups of M images of one prompt
+    start: int  # first sample index (noise seed) of the batch
+    stop: int
+
+
+def plan_batches(n: int, batch_size: int, prompts: int = 0, per_prompt: int = 0) -> list[Batch]:
+    """main samples 0..n-1 in batches of batch_size, then diversity groups of per_prompt images, whole groups per batch."""
+    batches = [Batch(MAIN, s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    groups_per_batch = max(1, batch_size // max(per_prompt, 1))
+    for group in range(0, prompts, groups_per_batch):
+        last = min(group + groups_per_batch, prompts)
+        batches.append(Batch(DIVERSITY, n + group * per_prompt, n + last * per_prompt))
+    return batches
+
+
+def shard(batches: list[Batch], rank: int, world_size: int) -> list[Batch]:
+    """Round-robin, no padding: the shards of all ranks partition the batches."""
+    return batches[rank::world_size]
+
+
+def sample_noise(start: int, stop: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Each sample's noise from its own generator, keyed by (seed, index) through numpy's SeedSequence (128-bit
+    state: no two samples share noise, unlike 32-bit seeds): independent of how samples are batched or sharded."""
+    noise = [np.random.default_rng([seed, i]).standard_normal(shape, dtype=np.float32) for i in range(start, stop)]
+    return torch.from_numpy(np.stack(noise))
+
+
+def first_manifest(experts: list[str]) -> dict:
+    path = Path(experts[0]) / "manifest.json" if experts else None
+    if path is None or not path.is_file():
+        raise HddmError(f"{path} not found: ensemble.experts must list expert bundle folders")
+    return json.loads(path.read_text())
+
+
+def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
+    if cfg.prompt is not None or cfg.prompts:
+        return [cfg.prompt] if cfg.prompt is not None else list(cfg.prompts)
+    if cfg.prompts_file:
+        path = Path(cfg.prompts_file).expanduser()
+        if not path.is_file():
+            raise HddmError(f"prompts_file {path} not found: give a text file with one prompt per line")
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if data_name == "mnist":
+        from hddm.data.mnist import DIGIT_WORDS
+
+        return [f"a handwritten digit {word}" for word in DIGIT_WORDS]
+    raise HddmError("no prompts: set prompts=[...] or prompts_file=<one prompt per line>")
+
+
+class EnsembleEvaluator(L.LightningModule):
+    def __init__(self, cfg: EvaluateConfig):
+        super().__init__()
+        if cfg.solver not in SOLVERS:
+            raise HddmError(f"solver must be one of {sorted(SOLVERS)}, not {cfg.solver!r}")
+        self.cfg = cfg
+        self.make_field = self.experts = self.router_manifest = None  # loaded by prepare(), on the module's device
+        first = first_manifest(cfg.ensemble.experts)
+        self.data = first["data"]
+        self.text = TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"])
+        prompts = default_prompts(cfg, self.data["name"])
+        diversity = cfg.metrics.diversity
+        self.main_prompts = [prompts[i % len(prompts)] for i in range(cfg.n)]
+        self.group_prompts = [prompts[p % len(prompts)] for p in range(diversity.prompts)] if diversity else []
+        self.per_prompt = diversity.images_per_prompt if diversity else 0
+        self.batches = plan_batches(cfg.n, cfg.batch_size, len(self.group_prompts), self.per_prompt)
+        self.implementations: dict = {}
+        self.references: dict = {}
+        self.metrics = MetricCollection(self.build_metrics(), compute_groups=False)
+        self.counts = MetricCollection({MAIN: SumMetric(), DIVERSITY: SumMetric()}, compute_groups=False)
+        self.distance = perceptual_distance(diversity.lpips_weights, diversity.lpips_net) if diversity else None
+        if diversity:
+            self.implementations["diversity"] = self.distance.implementation
+        self.usage = UsageStats(len(cfg.ensemble.experts))
+        self.grid: torch.Tensor | None = None
+        self.results: dict = {}
+
+    def build_metrics(self) -> dict:
+        chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
+        if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity):
+            raise HddmError("no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity)")
+        if self.data["space"] != "pixel":
+            raise HddmError("this ensemble generates latents: decoding them for image metrics (SD-VAE) is not wired into "
+                            "hddm.evaluate yet; evaluate a pixel-space ensemble")
+        if chosen.fid:
+            metrics[FID_NAME] = make_fid()
+            self.implementations[FID_NAME] = fid_implementation()
+        if chosen.domain_fid:
+            if not mnist:
+                raise HddmError("domain_fid (mnist-cnn) only applies to MNIST ensembles: drop it from metrics=[...]")
+            metrics[DOMAIN_FID_NAME] = make_domain_fid(self.cfg.cache_dir)
+            self.implementations[DOMAIN_FID_NAME] = domain_fid_implementation(metrics[DOMAIN_FID_NAME].inception)
+        if chosen.clip and mnist:  # no CLIP offline at the embedded scale: the digit classifier's adherence
+            self.classifier, manifest = cached_digit_cnn(self.cfg.cache_dir)
+            metrics[ADHERENCE_NAME] = MulticlassAccuracy(num_classes=10, average="micro")
+            metrics[f"{ADHERENCE_NAME}_per_digit"] = MulticlassAccuracy(num_classes=10, average=None)
+            self.implementations[ADHERENCE_NAME] = {
+                "name": ADHERENCE_NAME, "note": "offline stand-in for CLIP score: accuracy of the project's digit "
+                "classifier on images generated for 'digit N'", "classifier_sha256": manifest["sha256"],
+                "classifier_test_accuracy": manifest["test_accuracy"]}
+        elif chosen.clip:
+            metrics["clip_score"] = make_clip_score(chosen.clip.model)
+            self.implementations["clip_score"] = clip_implementation(chosen.clip.model)
+        if chosen.diversity:
+            metrics["diversity"] = CatMetric()
+        return metrics
+
+    def on_test_start(self) -> None:
+        self.prepare()
+
+    def on_predict_start(self) -> None:
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Load the members onto this process's device and the reference statistics into the metrics (after
+        Lightning has moved the module: setup() runs before that)."""
+        if self.make_field is None:  # members stay plain attributes: no checkpoint or device hooks touch them
+            self.make_field, self.experts, self.router_manifest = build_field_factory(self.cfg, self.device)
+        for name in (FID_NAME, DOMAIN_FID_NAME):
+            spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
+            if name in self.metrics and name not in self.references:
+                images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir,
+                                                  spec.reference_max_items)
+                self.references[name] = load_reference(self.metrics[name], name, self.implementations[name], images, source,
+                                                       self.cfg.cache_dir, spec.batch_size, self.global_rank)
+
+    def test_dataloader(self):
+        mine = shard(self.batches, self.global_rank, self.trainer.world_size)
+        return DataLoader(mine, batch_size=None, collate_fn=lambda batch: batch)
+
+    predict_dataloader = test_dataloader
+
+    def prompts_of(self, batch: Batch) -> list[str]:
+        if batch.kind == MAIN:
+            return self.main_prompts[batch.start:batch.stop]
+        first = batch.start - self.cfg.n
+        return [self.group_prompts[(first + i) // self.per_prompt] for i in range(batch.stop - batch.start)]
+
+    def generate(self, batch: Batch) -> torch.Tensor:
+        """Images [B, C, H, W] (in [-1, 1] for pixel data) of the batch's samples."""
+        tokens, mask = prompt_embeddings(self.prompts_of(batch), self.text, self.cfg.cache_dir)
+        shape = (self.data["channels"], self.data["image_size"], self.data["image_size"])
+        noise = sample_noise(batch.start, batch.stop, shape, self.cfg.seed).to(self.device)
+        field = self.make_field(tokens.to(self.device), mask.to(self.device), self.cfg.seed + batch.start, self.usage)
+        return SOLVERS[self.cfg.solver](field, noise, self.cfg.steps)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict:
+        return {"indices": torch.arange(batch.start, batch.stop), "images": self.generate(batch).cpu()}
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        images = self.generate(batch)
+        self.counts[batch.kind].update(torch.tensor(float(len(images)), device=self.device))
+        if batch.kind == DIVERSITY:
+            groups = images.float().clamp(-1, 1).split(self.per_prompt)
+            self.metrics["diversity"].update(torch.tensor([mean_pairwise_distance(g, self.distance) for g in groups],
+                                                          device=self.device))
+            return
+        if self.grid is None or len(self.grid) < self.cfg.grid_size:
+            kept = images[: self.cfg.grid_size - (0 if self.grid is None else len(self.grid))].cpu()
+            self.grid = kept if self.grid is None else torch.cat([self.grid, kept])
+        pixels = to_uint8(images)
+        for name in (FID_NAME, DOMAIN_FID_NAME):
+            if name in self.metrics:
+                self.metrics[name].update(pixels, real=False)
+        if ADHERENCE_NAME in self.metrics:
+            digits = [prompted_digit(p) for p in self.prompts_of(batch)]
+            if None in digits:
+                raise HddmError("prompt adherence (mnist-cnn) needs prompts that name a digit: fix prompts=[...]")
+            wanted = torch.tensor(digits, device=self.device)
+            predicted = self.classifier(images.clamp(-1, 1).float())
+            self.metrics[ADHERENCE_NAME].update(predicted, wanted)
+            self.metrics[f"{ADHERENCE_NAME}_per_digit"].update(predicted, wanted)
+        if "clip_score" in self.metrics:
+            rgb = pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
+            self.metrics["clip_score"].update(list(rgb), self.prompts_of(batch))
+
+    def on_test_epoch_end(self) -> None:
+        counts = {kind: int(self.counts[kind].compute()) for kind in (MAIN, DIVERSITY)}
+        planned = {MAIN: self.cfg.n, DIVERSITY: len(self.group_prompts) * self.per_prompt}
+        if counts != planned:  # a sharding bug would silently bias every number below
+            raise RuntimeError(f"generated {counts} samples, planned {planned}")
+        values: dict = {}
+        for name, metric in self.metrics.items():
+            value = metric.compute()
+            if name == "diversity":
+                distance = self.distance.implementation
+                values[f"diversity_{distance['name']}"] = summarize(value.flatten().cpu(), distance)
+            elif name.endswith("_per_digit"):
+                prompted = sorted({prompted_digit(p) for p in self.main_prompts})
+                values[name] = {str(d): float(value[d]) for d in prompted}
+            else:
+                values[name] = float(value)
+        self.results = {"values": values, "counts": counts}

@@ -1,0 +1,136 @@
+"""EnsembleEvaluator and `python -m hddm.evaluate`: exact-N sharding, per-seed determinism, recorded results;
+the metric callbacks of expert and router training (the members here are trained with them)."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from hddm.lit.evaluator import DIVERSITY, MAIN, plan_batches, sample_noise, shard
+
+BUDGET = ["every_n_steps=1", "n=4", "steps=1", "reference_max_items=200"]
+QUICK = ["trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1", "data.batch_size=8",
+         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "partition.num_clusters=4"]
+
+
+@pytest.mark.parametrize("n,batch_size,prompts,per_prompt", [(10, 3, 0, 0), (7, 7, 5, 2), (1, 4, 3, 3), (9, 2, 4, 3)])
+def test_shards_partition_the_plan_for_any_number_of_processes(n, batch_size, prompts, per_prompt):
+    batches = plan_batches(n, batch_size, prompts, per_prompt)
+    for world_size in (1, 2, 3, 4):
+        shards = [shard(batches, rank, world_size) for rank in range(world_size)]
+        drawn = sorted(i for part in shards for b in part for i in range(b.start, b.stop))
+        assert drawn == list(range(n + prompts * per_prompt))  # every sample exactly once, no padding
+        assert sum(b.stop - b.start for part in shards for b in part if b.kind == MAIN) == n
+    for b in batches:
+        if b.kind == DIVERSITY:
+            assert (b.start - n) % per_prompt == 0 and (b.stop - b.start) % per_prompt == 0  # whole prompt groups
+
+
+def test_noise_depends_on_the_sample_not_the_batch():
+    whole = sample_noise(0, 6, (1, 4, 4), seed=3)
+    assert torch.equal(torch.cat([sample_noise(0, 2, (1, 4, 4), 3), sample_noise(2, 6, (1, 4, 4), 3)]), whole)
+    assert not torch.equal(sample_noise(0, 6, (1, 4, 4), seed=4), whole)
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory, cache_dir):
+    """Two experts and a router, trained with the metric callbacks on (every step, tiny budget)."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+    from hddm.config import register_configs
+    from hddm.train import train
+    from hddm.train_router import train_router
+
+    register_configs()
+    root = tmp_path_factory.mktemp("evaluator")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for objective, cluster in (("fm", 0), ("ddpm", 1)):
+            train(compose("train", [f"objective={objective}", f"cluster={cluster}", "sample.n=1", "sample.steps=1", *QUICK,
+                                    "+callbacks=expert_metrics", *[f"callbacks.expert_metrics.{x}" for x in BUDGET]]),
+                  root / f"{objective}{cluster}")
+        experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
+        train_router(compose("train_router", [*QUICK, "+callbacks=router_metrics", f"callbacks.router_metrics.experts={experts}",
+                                              *[f"callbacks.router_metrics.{x}" for x in BUDGET]]), root / "router")
+    return root
+
+
+def logged_columns(run_dir):
+    rows = list(csv.DictReader(open(next(run_dir.glob("logs/*/metrics.csv")))))
+    return {key for row in rows for key, value in row.items() if value}
+
+
+def test_metric_callbacks_are_off_by_default(compose):
+    assert compose(["cluster=0"]).callbacks == {}
+    assert compose([], config_name="train_router").callbacks == {}
+
+
+def test_metric_callbacks_log_scores_and_grids_during_training(members):
+    for run in ("fm0", "ddpm1", "router"):
+        assert {"samples/domain_fid_mnist_cnn", "samples/prompt_adherence_mnist_cnn"} <= logged_columns(members / run)
+        assert sorted(p.name for p in (members / run / "sample_metrics").glob("*.png")) == ["step0000001.png", "step0000002.png"]
+
+
+def evaluate_config(members, *overrides):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+
+    experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("evaluate", [f"ensemble.experts={experts}", f"ensemble.router={members / 'router' / 'router'}",
+                                    "n=5", "steps=2", "batch_size=2", "metrics=[domain_fid,clip,diversity]",
+                                    "metrics.domain_fid.reference_max_items=200", "metrics.diversity.prompts=3",
+                                    "metrics.diversity.images_per_prompt=2", "trainer.enable_progress_bar=false", *overrides])
+
+
+def test_images_do_not_depend_on_the_number_of_processes(members):
+    from hddm.config import to_typed
+    from hddm.lit.evaluator import EnsembleEvaluator
+
+    evaluator = EnsembleEvaluator(to_typed(evaluate_config(members, "routing=random_top2")))
+    evaluator.prepare()
+    alone = {b: evaluator.generate(b) for b in evaluator.batches}
+    for rank in range(2):  # what rank `rank` of 2 processes draws equals the single process's images
+        for b in shard(evaluator.batches, rank, 2):
+            assert torch.equal(evaluator.generate(b), alone[b])
+    assert sum(len(images) for images in alone.values()) == 5 + 3 * 2
+
+
+def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
+    from hddm.evaluate import evaluate
+
+    record = evaluate(evaluate_config(members), tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["samples"] == {"n": 5, "diversity": 6, "world_size": 1}
+    metrics = saved["metrics"]
+    assert set(metrics) == {"domain_fid_mnist_cnn", "prompt_adherence_mnist_cnn", "diversity_dssim_standin"}
+    assert set(saved["metric_details"]["prompt_adherence_mnist_cnn_per_digit"]) == {"0", "1", "2", "3", "4"}  # prompted
+    assert "fid" not in metrics and metrics["domain_fid_mnist_cnn"] > 0
+    assert 0 <= metrics["prompt_adherence_mnist_cnn"] <= 1 and metrics["diversity_dssim_standin"]["prompts"] == 3
+    assert len(saved["reference_stats"]["domain_fid_mnist_cnn"]["sha256"]) == 64
+    assert saved["sampler"]["steps"] == 2 and saved["routing"]["strategy"] == "topk" and saved["seeds"]["sampling"] == 0
+    assert all(len(e["weights_sha256"]) == 64 for e in saved["experts"]) and saved["router"]["weights_sha256"]
+    assert set(saved["implementations"]) == {"domain_fid_mnist_cnn", "prompt_adherence_mnist_cnn", "diversity"}
+    line = (tmp_path / "results.md").read_text().splitlines()[-1]
+    assert line.startswith("| demo | topk k=2 | euler | 2 |") and saved["reference_stats"]["domain_fid_mnist_cnn"]["sha256"][:12] in line
+    again = evaluate(evaluate_config(members), tmp_path / "again")
+    assert again["metrics"] == record["metrics"]  # deterministic per seed
+
+
+def test_no_metric_and_bad_prompts_are_one_line_errors(members):
+    from hddm.config import to_typed
+    from hddm.errors import HddmError
+    from hddm.lit.evaluator import EnsembleEvaluator
+
+    from hddm.config import MetricsConfig
+
+    nothing = to_typed(evaluate_config(members))
+    nothing.metrics = MetricsConfig()
+    with pytest.raises(HddmError, match="no metric"):
+        EnsembleEvaluator(nothing)
+    evaluator = EnsembleEvaluator(to_typed(evaluate_config(members, "prompts=[a cat]", "metrics.diversity.prompts=0")))
+    evaluator.prepare()
+    with pytest.raises(HddmError, match="name a digit"):
+        evaluator.test_step(evaluator.batches[0], 0)

@@ -30,6 +30,7 @@ from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
 from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
+from hddm.models.moe_accounting import CapacityMeter
 from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing
 
@@ -90,6 +91,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     noise = torch.randn((cfg.n, data["channels"], data["image_size"], data["image_size"]),
                         generator=torch.Generator().manual_seed(cfg.seed))
     images, usage = [], UsageStats(len(experts))
+    meters = [CapacityMeter(e.network) for e in experts]  # MoE experts: C_infer of every network evaluation
     evaluations_per_batch = cfg.steps * (2 if cfg.solver == "heun" else 1)
     started = time.time()
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=True) as progress:
@@ -120,6 +122,9 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         "device": str(device), "hddm_version": __version__, "outputs": {"grid": str(run_dir / "grid.png"),
                                                                            "samples": str(run_dir / "samples.pt")},
     }
+    capacity = {name: meter.summary() for name, meter in zip(names, meters) if meter.summary()}
+    if capacity:
+        record["c_infer"] = capacity
     if data["name"] == "mnist":
         record["metrics"] = {"prompt_adherence": mnist_prompt_adherence(images, prompts, cfg.cache_dir)}
     write_json(run_dir / "record.json", record)

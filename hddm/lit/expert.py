@@ -10,6 +10,7 @@ from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
 from hddm.lit.optim import adamw
 from hddm.models.dit import DiT, DiTConfig
+from hddm.models.moe_accounting import capacity_predictor_loss
 
 T_BINS = 4  # validation loss is also reported per quarter of [0, 1], where objectives differ most
 
@@ -61,6 +62,10 @@ class ExpertModule(L.LightningModule):
                 f"non-finite loss at step {self.global_step}; the last good checkpoint is kept: lower optim.lr or check the data"
             )
         self.log("train/loss", loss, prog_bar=True)
+        predictor_loss = capacity_predictor_loss(self.model)  # DiffMoE: its inputs are detached, diffusion grads unchanged
+        if predictor_loss is not None:
+            self.log("train/capacity_predictor_loss", predictor_loss)
+            return loss + predictor_loss
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -9,13 +9,14 @@ t_embedder.mlp, blocks.i.attn.qkv/proj, blocks.i.mlp.fc1/fc2, final_layer.linear
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hddm.errors import HddmError
+from hddm.models.moe import make_moe_ffn
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class DiTConfig:
     num_heads: int
     patch_size: int
     mlp_ratio: float = 4.0
+    moe: str = ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN becomes an MoE layer (hddm/models/moe.py)
+    num_experts: int = 0
 
 
 # tiny: a CPU size that learns MNIST digits in minutes (see shared calibration); the rest are DiT's sizes.
@@ -34,6 +37,11 @@ DIT_SIZES: dict[str, DiTConfig] = {
     "dit_b2": DiTConfig(hidden_size=768, depth=12, num_heads=12, patch_size=2),
     "dit_xl2": DiTConfig(hidden_size=1152, depth=28, num_heads=16, patch_size=2),
 }
+# DiffMoE (paper 003) and its TC/EC baselines: <kind>_<tiny|s|b|l>_e<N>, e.g. diffmoe_s_e16 (Table 1's S/B/L).
+MOE_BASES = {"tiny": DIT_SIZES["tiny"], "s": DIT_SIZES["dit_s2"], "b": DIT_SIZES["dit_b2"],
+             "l": DiTConfig(hidden_size=1024, depth=24, num_heads=16, patch_size=2)}
+DIT_SIZES.update({f"{kind}_{base}_e{n}": replace(size, moe=kind, num_experts=n)
+                  for kind in ("diffmoe", "tc", "ec") for base, size in MOE_BASES.items() for n in (2, 4, 8, 16)})
 
 
 def get_dit_size(name: str) -> DiTConfig:
@@ -127,13 +135,13 @@ class CrossAttention(nn.Module):
 class DiTBlock(nn.Module):
     """AdaLN-Single block; cross_attention=False gives the text-free block of the router."""
 
-    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, cross_attention: bool = True):
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, cross_attention: bool = True, mlp: nn.Module | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(hidden_size, num_heads)
         self.cross_attn = CrossAttention(hidden_size, num_heads) if cross_attention else None
         self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
+        self.mlp = mlp if mlp is not None else Mlp(hidden_size, int(hidden_size * mlp_ratio))
         self.scale_shift_table = nn.Parameter(torch.randn(6, hidden_size) / hidden_size**0.5)
 
     def forward(self, x, context, attn_mask, t_mod):
@@ -157,6 +165,13 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift[:, None], scale[:, None]))
 
 
+def block_ffn(size: DiTConfig, index: int) -> nn.Module | None:
+    """DiffMoE's layout: the even FFNs (blocks 2, 4, ... counting from 1) become MoE layers; None = dense Mlp."""
+    if not size.moe or index % 2 == 0:
+        return None
+    return make_moe_ffn(size.moe, size.hidden_size, int(size.hidden_size * size.mlp_ratio), size.num_experts)
+
+
 class DiT(nn.Module):
     """forward(x [B, C, H, W], t_model [B], text [B, L, text_dim], text_mask [B, L] bool) -> [B, C, H, W]."""
 
@@ -174,7 +189,8 @@ class DiT(nn.Module):
         self.t_embedder = TimestepEmbedder(hidden)
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 6 * hidden))  # the global AdaLN-Single MLP
         self.y_embedder = Mlp(text_dim, hidden, hidden)  # caption projection
-        self.blocks = nn.ModuleList(DiTBlock(hidden, size.num_heads, size.mlp_ratio) for _ in range(size.depth))
+        self.blocks = nn.ModuleList(
+            DiTBlock(hidden, size.num_heads, size.mlp_ratio, mlp=block_ffn(size, i)) for i in range(size.depth))
         self.final_layer = FinalLayer(hidden, p, in_channels)
         self.initialize_weights()
 
@@ -182,7 +198,8 @@ class DiT(nn.Module):
         def xavier(module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:  # the MoE gate W_r has none
+                    nn.init.zeros_(module.bias)
 
         self.apply(xavier)
         w = self.x_embedder.proj.weight

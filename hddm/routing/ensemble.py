@@ -77,9 +77,20 @@ class EnsembleField:
         finally:
             expert.network.to("cpu")
 
-    def __call__(self, x, t):
+    def route(self, x, t):
+        """(router logits over this ensemble's experts or None, routing weights [B, K])."""
         logits = self.router_logits(x, t)
-        weights = routing_weights(logits, t, self.routing, self.predictions, self.generator)
+        return logits, routing_weights(logits, t, self.routing, self.predictions, self.generator)
+
+    def expert_velocity(self, k: int, x, t, rows=None):
+        """Expert k's guided velocity on the samples `rows` (default all) whatever the routing: for analyses."""
+        rows = slice(None) if rows is None else rows
+        self.usage.evaluations += x[rows].shape[0]
+        with self.on_device(self.experts[k], x.device):
+            return guided_velocity(self.experts[k], x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion)
+
+    def __call__(self, x, t):
+        logits, weights = self.route(x, t)
         probs = None if logits is None else torch.softmax(logits.float() / self.routing.temperature, -1)
         self.usage.update(weights, probs)
         combined = torch.zeros_like(x)

@@ -1,0 +1,1 @@
+"""Expert-data alignment diagnostics (paper 002): one module per analysis, run by `python -m hddm.analyze`."""

@@ -168,6 +168,13 @@ class ConversionConfig:
 
 
 @dataclass
+class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens pick experts at sampling time
+    mode: str = "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
+    gamma: float = 0.5  # the threshold of mode=gamma (0 activates every expert, 1 none)
+    capacity: float = 1.0  # mode=topk: each expert takes capacity * S / N tokens of each sample
+
+
+@dataclass
 class EnsembleConfig:
     name: str = MISSING
     experts: list[str] = MISSING  # expert bundle folders
@@ -179,6 +186,7 @@ class SampleRunConfig:
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
+    moe: MoEInferenceConfig = field(default_factory=MoEInferenceConfig)
     prompt: Optional[str] = None  # one prompt for all n samples ...
     prompts: Optional[list[str]] = None  # ... or a list, cycled over the n samples
     n: int = 16

@@ -53,6 +53,8 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
                for path, e in zip(cfg.ensemble.experts, evaluator.experts)]
     router = evaluator.router_manifest
     per_digit = {name: value for name, value in values.items() if name.endswith("_per_digit")}  # kept out of report tables
+    names = [f"c{e['cluster']}_{e['objective']}" for e in experts]
+    capacity = {name: meter.summary(per_step=False) for name, meter in zip(names, evaluator.capacity_meters) if meter.summary()}
     return {
         "metrics": {name: value for name, value in values.items() if name not in per_digit}, "metric_details": per_digit,
         "samples": {"n": counts["main"], "diversity": counts["diversity"], "world_size": trainer.world_size},
@@ -64,7 +66,7 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
         "experts": experts,
         "router": None if router is None else {"path": cfg.ensemble.router, "weights_sha256": router["weights_sha256"]},
         "prompts": sorted(set(evaluator.main_prompts), key=evaluator.main_prompts.index),
-        "usage_rank0": evaluator.usage.summary([f"c{e['cluster']}_{e['objective']}" for e in experts]),
+        "usage_rank0": evaluator.usage.summary(names), **({"c_infer_rank0": capacity} if capacity else {}),
         "settings": asdict(cfg), "seconds": round(seconds, 1), "hddm_version": __version__,
     }
 

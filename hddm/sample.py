@@ -20,19 +20,23 @@ from rich.progress import MofNCompleteColumn, Progress
 from torchvision.utils import save_image
 
 from hddm import __version__
-from hddm.bundles import check_compatible, load_expert, load_router
+from hddm.bundles import Expert, check_compatible, load_expert, load_router
 from hddm.config import SampleRunConfig, TextConfig, register_configs, to_typed
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.diffusion.schedules import get_schedule
+from hddm.diffusion.objectives import Prediction
 from hddm.diffusion.solvers import SOLVERS
 from hddm.errors import HddmError
 from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
 from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
-from hddm.models.moe_accounting import CapacityMeter
+from hddm.models.moe_accounting import CapacityMeter, set_moe_inference
 from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing
+from hddm.sampling import sample_expert
+
+SOLVER_NAMES = (*SOLVERS, "ddim")  # ddim: the native sampler of a lone DDPM expert (the conversion's baseline)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,21 +54,33 @@ def chosen_prompts(cfg: SampleRunConfig) -> list[str]:
     return [prompts[i % len(prompts)] for i in range(cfg.n)]
 
 
+def check_solver(solver: str, experts: list[Expert]) -> None:
+    if solver not in SOLVER_NAMES:
+        raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {solver!r}")
+    if solver == "ddim" and (len(experts) != 1 or experts[0].objective.prediction is not Prediction.EPSILON):
+        raise HddmError("solver=ddim is the native sampler of one DDPM expert: list exactly one DDPM expert in "
+                        "ensemble.experts, or use solver=euler|heun")
+
+
 def build_field_factory(cfg: SampleRunConfig, device: torch.device):
-    """Load and check the members once; return (make_field(text, mask), experts, router manifest)."""
+    """Load and check the members once; return (make_field(text, mask, seed, usage), experts, router manifest)."""
     experts = [load_expert(path) for path in cfg.ensemble.experts]
-    needs_router = cfg.routing.strategy not in ("threshold", "random_topk")
+    check_solver(cfg.solver, experts)
+    routed = cfg.solver != "ddim"  # DDIM integrates its lone expert natively: no routing, no velocity
+    needs_router = routed and cfg.routing.strategy not in ("threshold", "random_topk")
     if needs_router and not cfg.ensemble.router:
         raise HddmError(f"routing={cfg.routing.strategy} needs a router: set ensemble.router=<router bundle folder>")
     router, router_manifest = load_router(cfg.ensemble.router) if needs_router else (None, None)
     check_compatible(experts, router_manifest)
     routing = Routing(**asdict(cfg.routing))
-    check_routing(routing, len(experts))
+    if routed:
+        check_routing(routing, len(experts))
     safeguards = Safeguards(**asdict(cfg.conversion.safeguards))
     conversion = Conversion(cfg.conversion.mode, get_schedule(cfg.conversion.path), safeguards)
     if conversion.mode not in ("paper", "snr_matched"):
         raise HddmError(f"conversion.mode must be 'paper' or 'snr_matched', not {conversion.mode!r}")
     for expert in experts:
+        set_moe_inference(expert.network, cfg.moe.mode, cfg.moe.gamma, cfg.moe.capacity)
         expert.network.to("cpu" if cfg.offload else device)
         expert.null_text, expert.null_mask = expert.null_text.to(device), expert.null_mask.to(device)
     if router is not None:
@@ -76,11 +92,29 @@ def build_field_factory(cfg: SampleRunConfig, device: torch.device):
     return make_field, experts, router_manifest
 
 
+def draw(cfg: SampleRunConfig, make_field, experts: list[Expert], text, mask, noise, seed: int, usage: UsageStats,
+         on_step=None) -> torch.Tensor:
+    """One batch of samples: the routed field integrated by Euler/Heun, or a lone DDPM expert's native DDIM."""
+    if cfg.solver == "ddim":
+        usage.update(torch.ones(len(noise), 1, device=noise.device), None)
+        conversion = Conversion(safeguards=Safeguards(**asdict(cfg.conversion.safeguards)))  # x0_hat clamp and alpha_safe
+        images = sample_expert(experts[0], text, mask, noise, cfg.steps, cfg.cfg_scale, "ddim", conversion)
+        if on_step:
+            on_step(cfg.steps)
+        return images
+    field = make_field(text, mask, seed, usage)
+
+    def counted(x, t):
+        if on_step:
+            on_step(1)
+        return field(x, t)
+
+    return SOLVERS[cfg.solver](counted, noise, cfg.steps)
+
+
 @torch.no_grad()
 def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: SampleRunConfig = to_typed(dict_cfg)
-    if cfg.solver not in SOLVERS:
-        raise HddmError(f"solver must be one of {sorted(SOLVERS)}, not {cfg.solver!r}")
     device = resolve_device(cfg.device)
     prompts = chosen_prompts(cfg)
     make_field, experts, router_manifest = build_field_factory(cfg, device)
@@ -98,13 +132,8 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         task = progress.add_task("sampling", total=evaluations_per_batch * -(-cfg.n // cfg.batch_size))
         for start in range(0, cfg.n, cfg.batch_size):
             rows = slice(start, start + cfg.batch_size)
-            field = make_field(tokens[rows].to(device), mask[rows].to(device), cfg.seed + start, usage)
-
-            def tracked(x, t, field=field):
-                progress.advance(task)
-                return field(x, t)
-
-            images.append(SOLVERS[cfg.solver](tracked, noise[rows].to(device), cfg.steps).cpu())
+            images.append(draw(cfg, make_field, experts, tokens[rows].to(device), mask[rows].to(device), noise[rows].to(device),
+                               cfg.seed + start, usage, on_step=lambda n: progress.advance(task, n)).cpu())
     seconds = time.time() - started
     images = torch.cat(images)
     names = [f"c{e.manifest['cluster']}_{e.manifest['objective']}" for e in experts]

@@ -110,3 +110,21 @@ def test_native_ddim_sampler_of_a_ddpm_expert(members):
     assert not torch.allclose(first, sample_expert(ddpm, text, mask, noise, steps=3, solver="euler"))
     with pytest.raises(HddmError, match="solver=ddim is the native sampler of DDPM"):
         sample_expert(fm, text, mask, noise, steps=3, solver="ddim")
+
+
+def test_ddim_solver_samples_a_lone_ddpm_expert_and_refuses_ensembles(members, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("sample", [f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]", "solver=ddim", "routing=top1",
+                                 "n=3", "steps=2", "batch_size=2", "prompt=x"])  # no router: DDIM does not route
+    record = sample(cfg, tmp_path / "ddim")
+    images = torch.load(tmp_path / "ddim" / "samples.pt", weights_only=True)
+    assert images.shape == (3, 1, 28, 28) and torch.isfinite(images).all()
+    assert record["usage"]["share_of_steps"] == {"c1_ddpm": 1.0}
+    with pytest.raises(HddmError, match="exactly one DDPM expert"):
+        run_sample(members, tmp_path / "two", "solver=ddim")
+    with pytest.raises(HddmError, match="solver must be one of"):
+        run_sample(members, tmp_path / "bad", "solver=rk4")

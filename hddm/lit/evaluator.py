@@ -23,7 +23,6 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchvision.utils import save_image
 
 from hddm.config import EvaluateConfig, TextConfig
-from hddm.diffusion.solvers import SOLVERS
 from hddm.errors import HddmError
 from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
@@ -36,8 +35,9 @@ from hddm.metrics.fid import METRIC_NAME as FID_NAME
 from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
 from hddm.metrics.reference_stats import load_reference, reference_images
 from hddm.models.digit_cnn import cached_digit_cnn
+from hddm.models.moe_accounting import CapacityMeter
 from hddm.routing.ensemble import UsageStats
-from hddm.sample import build_field_factory
+from hddm.sample import SOLVER_NAMES, build_field_factory, draw
 
 MAIN, DIVERSITY = "main", "diversity"
 
@@ -95,10 +95,11 @@ def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
 class EnsembleEvaluator(L.LightningModule):
     def __init__(self, cfg: EvaluateConfig):
         super().__init__()
-        if cfg.solver not in SOLVERS:
-            raise HddmError(f"solver must be one of {sorted(SOLVERS)}, not {cfg.solver!r}")
+        if cfg.solver not in SOLVER_NAMES:  # checked again against the experts once they are loaded
+            raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {cfg.solver!r}")
         self.cfg = cfg
         self.make_field = self.experts = self.router_manifest = None  # loaded by prepare(), on the module's device
+        self.capacity_meters: list[CapacityMeter] = []
         first = first_manifest(cfg.ensemble.experts)
         self.data = first["data"]
         self.text = TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"])
@@ -160,6 +161,7 @@ class EnsembleEvaluator(L.LightningModule):
         Lightning has moved the module: setup() runs before that)."""
         if self.make_field is None:  # members stay plain attributes: no checkpoint or device hooks touch them
             self.make_field, self.experts, self.router_manifest = build_field_factory(self.cfg, self.device)
+            self.capacity_meters = [CapacityMeter(expert.network) for expert in self.experts]  # MoE experts only
         for name in (FID_NAME, DOMAIN_FID_NAME):
             spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
             if name in self.metrics and name not in self.references:
@@ -185,8 +187,8 @@ class EnsembleEvaluator(L.LightningModule):
         tokens, mask = prompt_embeddings(self.prompts_of(batch), self.text, self.cfg.cache_dir)
         shape = (self.data["channels"], self.data["image_size"], self.data["image_size"])
         noise = sample_noise(batch.start, batch.stop, shape, self.cfg.seed).to(self.device)
-        field = self.make_field(tokens.to(self.device), mask.to(self.device), self.cfg.seed + batch.start, self.usage)
-        return SOLVERS[self.cfg.solver](field, noise, self.cfg.steps)
+        return draw(self.cfg, self.make_field, self.experts, tokens.to(self.device), mask.to(self.device), noise,
+                    self.cfg.seed + batch.start, self.usage)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict:
         return {"indices": torch.arange(batch.start, batch.stop), "images": self.generate(batch).cpu()}

@@ -65,9 +65,12 @@ class CapacityMeter:
     def _hook(self, module, inputs, output):
         self.per_step.append(capacity_of_last_forward(module))
 
-    def summary(self) -> dict | None:
+    def summary(self, per_step: bool = True) -> dict | None:
         if not self.per_step:
             return None
         average = sum(self.per_step) / len(self.per_step)
-        return {"c_infer_avg": average, "activated_parameters": activated_parameters(self.network, average),
-                "c_infer_per_step": [round(c, 4) for c in self.per_step]}
+        summary = {"c_infer_avg": average, "activated_parameters": activated_parameters(self.network, average),
+                   "network_evaluations": len(self.per_step)}
+        if per_step:
+            summary["c_infer_per_step"] = [round(c, 4) for c in self.per_step]
+        return summary

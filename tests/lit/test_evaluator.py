@@ -119,6 +119,29 @@ def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
     assert again["metrics"] == record["metrics"]  # deterministic per seed
 
 
+def test_ddim_solver_evaluates_a_lone_ddpm_expert(members):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+    from hddm.config import to_typed
+    from hddm.diffusion.conversion import Conversion
+    from hddm.lit.data import prompt_embeddings
+    from hddm.lit.evaluator import EnsembleEvaluator, sample_noise
+    from hddm.sampling import sample_expert
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("evaluate", [f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]", "solver=ddim", "routing=top1",
+                                   "n=2", "steps=2", "batch_size=2", "metrics=[clip]"])
+    evaluator = EnsembleEvaluator(to_typed(cfg))
+    evaluator.prepare()
+    batch = evaluator.batches[0]
+    images = evaluator.generate(batch)
+    tokens, mask = prompt_embeddings(evaluator.prompts_of(batch), evaluator.text, evaluator.cfg.cache_dir)
+    direct = sample_expert(evaluator.experts[0], tokens, mask, sample_noise(0, 2, (1, 28, 28), 0), 2, 3.0, "ddim", Conversion())
+    assert images.shape == (2, 1, 28, 28) and torch.equal(images, direct)  # the expert's own DDIM, unrouted
+    assert evaluator.usage.summary(["c1_ddpm"])["share_of_steps"] == {"c1_ddpm": 1.0}
+
+
 def test_no_metric_and_bad_prompts_are_one_line_errors(members):
     from hddm.config import to_typed
     from hddm.errors import HddmError

@@ -198,6 +198,10 @@ def test_a_diffmoe_expert_trains_exports_and_reloads(compose, tmp_path, objectiv
     assert meter.summary()["c_infer_avg"] == capacity_of_last_forward(expert.network)
 
 
+def cfg_overrides(experts):  # no digit named in the prompt: no classifier to build
+    return [f"ensemble.experts={experts}", "routing=threshold", "n=3", "steps=2", "batch_size=2", 'prompt="a handwritten mark"']
+
+
 def test_a_diffmoe_expert_samples_in_a_heterogeneous_ensemble_and_records_c_infer(compose, tmp_path):
     from hddm.sample import sample
     from hddm.train import train
@@ -205,14 +209,17 @@ def test_a_diffmoe_expert_samples_in_a_heterogeneous_ensemble_and_records_c_infe
     train(compose(["objective=fm", "cluster=0", "model=diffmoe_tiny_e4", *FAST]), tmp_path / "moe")
     train(compose(["objective=ddpm", "cluster=1", *FAST]), tmp_path / "dense")
     experts = f"[{tmp_path / 'moe' / 'expert'},{tmp_path / 'dense' / 'expert'}]"
-    cfg = compose([f"ensemble.experts={experts}", "routing=threshold", "n=3", "steps=2", "batch_size=2",
-                   'prompt="a handwritten mark"'], config_name="sample")  # no digit named: no classifier to build
+    cfg = compose(cfg_overrides(experts), config_name="sample")
     record = sample(cfg, tmp_path / "samples")
     (name, capacity), = record["c_infer"].items()  # only the MoE expert has an entry
     assert name == "c0_fm" and capacity["c_infer_avg"] > 0
     # Two batches (2 + 1 samples); threshold routing at tau = 0.5 gives the FM expert the first of 2 steps.
     assert len(capacity["c_infer_per_step"]) == 2
     assert capacity["c_infer_avg"] == pytest.approx(sum(capacity["c_infer_per_step"]) / 2, abs=1e-4)
+    # moe.mode=gamma with gamma = 0 sends every token to all 4 experts of each MoE layer: C_infer = 4.
+    every = sample(compose([*cfg_overrides(experts), "moe.mode=gamma", "moe.gamma=0.0"], config_name="sample"), tmp_path / "all")
+    assert every["c_infer"]["c0_fm"]["c_infer_avg"] == pytest.approx(4.0)
+    assert every["settings"]["moe"] == {"mode": "gamma", "gamma": 0.0, "capacity": 1.0}
 
 
 @pytest.mark.parametrize("kind", ["tc", "ec"])

@@ -175,6 +175,13 @@ class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens 
 
 
 @dataclass
+class LatentDecoderConfig:  # latent-space ensembles: the VAE that turns samples into images (grids, metrics)
+    pretrained: Optional[str] = None  # hub id or local diffusers AutoencoderKL folder (the one the shards used)
+    scale_factor: float = 0.18215  # what the shards' latents were multiplied by (hddm.prepare vae.scale_factor)
+    precision: str = "float32"  # bfloat16: autocast, on GPUs only
+
+
+@dataclass
 class EnsembleConfig:
     name: str = MISSING
     experts: list[str] = MISSING  # expert bundle folders
@@ -187,6 +194,7 @@ class SampleRunConfig:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
     moe: MoEInferenceConfig = field(default_factory=MoEInferenceConfig)
+    vae: LatentDecoderConfig = field(default_factory=LatentDecoderConfig)
     prompt: Optional[str] = None  # one prompt for all n samples ...
     prompts: Optional[list[str]] = None  # ... or a list, cycled over the n samples
     n: int = 16
@@ -202,8 +210,10 @@ class SampleRunConfig:
 
 @dataclass
 class ReferenceMetricConfig:  # fid, domain_fid: Frechet distances to a reference split's statistics
-    reference_split: str = "test"
-    reference_max_items: Optional[int] = None  # None: the whole split
+    reference_split: str = "test"  # MNIST's built-in splits
+    reference_path: Optional[str] = None  # real scale: a folder of real images (captions file or .tar shards)
+    reference_resolution: int = 256  # folder images are centre-cropped and resized to this
+    reference_max_items: Optional[int] = None  # None: the whole split / folder
     batch_size: int = 50
 
 

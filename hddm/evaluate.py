@@ -41,7 +41,7 @@ def headline(values: dict) -> dict[str, float]:
 
 def markdown_line(cfg: EvaluateConfig, values: dict, references: dict) -> str:
     numbers = ", ".join(f"{name} {value:.4g}" for name, value in headline(values).items())
-    hashes = ", ".join(f"{name} {ref['sha256'][:12]} ({ref['count']} {ref['split']})" for name, ref in references.items()) or "-"
+    hashes = ", ".join(f"{name} {ref['sha256'][:12]} ({ref['count']} {ref.get('split', 'folder')})" for name, ref in references.items()) or "-"
     routing = cfg.routing.strategy + (f" k={cfg.routing.k}" if cfg.routing.strategy == "topk" else "")
     return f"| {cfg.ensemble.name} | {routing} | {cfg.solver} | {cfg.steps} | {cfg.cfg_scale} | {cfg.n} | {numbers} | {hashes} |"
 
@@ -86,7 +86,7 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
         return {}
     record = result_record(cfg, evaluator, trainer, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if evaluator.grid is not None and evaluator.data["space"] == "pixel":
+    if evaluator.grid is not None:  # decoded images for latent ensembles
         save_image((evaluator.grid.clamp(-1, 1) + 1) / 2, run_dir / "grid.png", nrow=8)
         record["grid"] = str(run_dir / "grid.png")
     line = markdown_line(cfg, record["metrics"], record["reference_stats"])

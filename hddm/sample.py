@@ -22,6 +22,7 @@ from torchvision.utils import save_image
 from hddm import __version__
 from hddm.bundles import Expert, check_compatible, load_expert, load_router
 from hddm.config import SampleRunConfig, TextConfig, register_configs, to_typed
+from hddm.data.latents import VAEDecoder
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.diffusion.schedules import get_schedule
 from hddm.diffusion.objectives import Prediction
@@ -138,9 +139,13 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     images = torch.cat(images)
     names = [f"c{e.manifest['cluster']}_{e.manifest['objective']}" for e in experts]
     run_dir.mkdir(parents=True, exist_ok=True)
-    if data["space"] == "pixel":
-        save_image((images.clamp(-1, 1) + 1) / 2, run_dir / "grid.png", nrow=min(8, cfg.n))
-    torch.save(images, run_dir / "samples.pt")
+    torch.save(images, run_dir / "samples.pt")  # what the experts generate: pixels, or latents
+    if data["space"] == "latent" and cfg.vae.pretrained:
+        decoder = VAEDecoder(cfg.vae.pretrained, device, cfg.vae.precision, cfg.vae.scale_factor, data["scale_factor"])
+        images = torch.cat([decoder(chunk).cpu() for chunk in images.split(cfg.batch_size)])
+    grid = run_dir / "grid.png" if images.shape[1] in (1, 3) else None  # latents without vae.pretrained: no picture
+    if grid:
+        save_image((images.clamp(-1, 1) + 1) / 2, grid, nrow=min(8, cfg.n))
     record = {
         "settings": asdict(cfg), "prompts": sorted(set(prompts), key=prompts.index), "n": cfg.n,
         "experts": [{"path": p, "cluster": e.manifest["cluster"], "objective": e.manifest["objective"],
@@ -148,7 +153,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
                     for p, e in zip(cfg.ensemble.experts, experts)],
         "router": None if router_manifest is None else {"path": cfg.ensemble.router, "weights_sha256": router_manifest["weights_sha256"]},
         "usage": usage.summary(names), "seconds": round(seconds, 2), "images_per_second": round(cfg.n / seconds, 3),
-        "device": str(device), "hddm_version": __version__, "outputs": {"grid": str(run_dir / "grid.png"),
+        "device": str(device), "hddm_version": __version__, "outputs": {"grid": grid and str(grid),
                                                                            "samples": str(run_dir / "samples.pt")},
     }
     capacity = {name: meter.summary() for name, meter in zip(names, meters) if meter.summary()}
@@ -158,7 +163,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         record["metrics"] = {"prompt_adherence": mnist_prompt_adherence(images, prompts, cfg.cache_dir)}
     write_json(run_dir / "record.json", record)
     print(f"hddm: {cfg.n} samples from {len(experts)} experts ({cfg.routing.strategy}, {cfg.conversion.mode}) in {seconds:.1f} s"
-          f"\n  grid:   {run_dir / 'grid.png'}\n  record: {run_dir / 'record.json'}\n  usage:  {record['usage']['share_of_steps']}"
+          f"\n  grid:   {grid or 'none (latents: set vae.pretrained=<VAE> to decode them)'}\n  record: {run_dir / 'record.json'}\n  usage:  {record['usage']['share_of_steps']}"
           f"\n  metrics: {record.get('metrics')}")
     return record
 

@@ -21,6 +21,17 @@ def cache_dir(tmp_path_factory):
     return path
 
 
+def save_tiny_vae(folder):
+    """A diffusers AutoencoderKL with the SD layout (4 levels, 8x down, 4 latent channels) and tiny widths."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                  block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def compose(cache_dir):
     """compose(overrides) -> the train config, exactly as `python -m hddm.train <overrides>` would see it."""

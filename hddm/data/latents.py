@@ -1,4 +1,5 @@
-"""The latents stage: images -> SD-VAE latents and captions -> text-encoder states, in training shards.
+"""The latents stage: images -> SD-VAE latents and captions -> text-encoder states, in training shards; and back
+(VAEDecoder) from generated latents to images for evaluation.
 
 Each shard is what hddm.data.datasets.LatentShardDataset reads: `latents` [n, 4, H/8, W/8] already multiplied
 by the scale factor (0.18215 for the SD VAE), `text` [n, L, D], `text_mask` [n, L] bool; the scale factor,
@@ -33,17 +34,22 @@ def vae_id(pretrained: str) -> str:
     return f"local:sha256:{sha256_file(weights[0])[:16]}"
 
 
+def load_vae(pretrained: str, device: torch.device):
+    """A diffusers AutoencoderKL from a hub id or a local folder, frozen, in eval mode."""
+    from diffusers import AutoencoderKL
+
+    local = Path(pretrained).expanduser()
+    try:
+        vae = AutoencoderKL.from_pretrained(str(local) if local.is_dir() else pretrained, low_cpu_mem_usage=False)
+    except (OSError, ValueError, EnvironmentError) as error:
+        raise HddmError(f"cannot load the VAE {pretrained!r} ({first_line(error)}): "
+                        f"set vae.pretrained to a local diffusers AutoencoderKL folder") from None
+    return vae.to(device).eval().requires_grad_(False)
+
+
 class VAEEncoder:
     def __init__(self, pretrained: str, device: torch.device, precision: str):
-        from diffusers import AutoencoderKL
-
-        local = Path(pretrained).expanduser()
-        try:
-            self.vae = AutoencoderKL.from_pretrained(str(local) if local.is_dir() else pretrained, low_cpu_mem_usage=False)
-        except (OSError, ValueError, EnvironmentError) as error:
-            raise HddmError(f"cannot load the VAE {pretrained!r} ({first_line(error)}): "
-                            f"set vae.pretrained to a local diffusers AutoencoderKL folder") from None
-        self.vae = self.vae.to(device).eval().requires_grad_(False)
+        self.vae = load_vae(pretrained, device)
         self.device, self.precision, self.encoder_id = device, precision, vae_id(pretrained)
 
     @torch.no_grad()
@@ -53,6 +59,22 @@ class VAEEncoder:
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         with autocast(self.device, self.precision):
             return self.vae.encode(x).latent_dist.mean.float().cpu()
+
+
+class VAEDecoder:
+    """Generated latents -> images in [-1, 1]: undoes the scaling the experts were trained on (the shards' VAE
+    scale factor, times data.scale_factor applied when the shards are read) before the VAE decodes."""
+
+    def __init__(self, pretrained: str, device: torch.device, precision: str, scale_factor: float, data_scale_factor: float):
+        self.vae = load_vae(pretrained, device)
+        self.device, self.precision, self.decoder_id = device, precision, vae_id(pretrained)
+        self.divisor = scale_factor * data_scale_factor
+
+    @torch.no_grad()
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            images = self.vae.decode(latents.to(self.device) / self.divisor).sample
+        return images.float().clamp(-1, 1)
 
 
 def latents_cache(shard_dir: str | Path, encoder_id: str, text_id: str, source: ImageSource, scale_factor: float,

@@ -23,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchvision.utils import save_image
 
 from hddm.config import EvaluateConfig, TextConfig
+from hddm.data.latents import VAEDecoder
 from hddm.errors import HddmError
 from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
@@ -33,7 +34,7 @@ from hddm.metrics.domain_fid import METRIC_NAME as DOMAIN_FID_NAME
 from hddm.metrics.domain_fid import DigitCNNFeatures, domain_fid_implementation, make_domain_fid
 from hddm.metrics.fid import METRIC_NAME as FID_NAME
 from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
-from hddm.metrics.reference_stats import load_reference, reference_images
+from hddm.metrics.reference_stats import folder_reference, load_reference, reference_images
 from hddm.models.digit_cnn import cached_digit_cnn
 from hddm.models.moe_accounting import CapacityMeter
 from hddm.routing.ensemble import UsageStats
@@ -98,7 +99,7 @@ class EnsembleEvaluator(L.LightningModule):
         if cfg.solver not in SOLVER_NAMES:  # checked again against the experts once they are loaded
             raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {cfg.solver!r}")
         self.cfg = cfg
-        self.make_field = self.experts = self.router_manifest = None  # loaded by prepare(), on the module's device
+        self.make_field = self.experts = self.router_manifest = self.decoder = None  # loaded by prepare(), on the module's device
         self.capacity_meters: list[CapacityMeter] = []
         first = first_manifest(cfg.ensemble.experts)
         self.data = first["data"]
@@ -124,9 +125,9 @@ class EnsembleEvaluator(L.LightningModule):
         chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
         if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity):
             raise HddmError("no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity)")
-        if self.data["space"] != "pixel":
-            raise HddmError("this ensemble generates latents: decoding them for image metrics (SD-VAE) is not wired into "
-                            "hddm.evaluate yet; evaluate a pixel-space ensemble")
+        if self.data["space"] == "latent" and not self.cfg.vae.pretrained:
+            raise HddmError("this ensemble generates latents: set vae.pretrained=<the shards' VAE, a hub id or local "
+                            "AutoencoderKL folder> to decode them for image metrics")
         if chosen.fid:
             metrics[FID_NAME] = make_fid()
             self.implementations[FID_NAME] = fid_implementation()
@@ -162,11 +163,19 @@ class EnsembleEvaluator(L.LightningModule):
         if self.make_field is None:  # members stay plain attributes: no checkpoint or device hooks touch them
             self.make_field, self.experts, self.router_manifest = build_field_factory(self.cfg, self.device)
             self.capacity_meters = [CapacityMeter(expert.network) for expert in self.experts]  # MoE experts only
+            if self.data["space"] == "latent":
+                vae = self.cfg.vae
+                self.decoder = VAEDecoder(vae.pretrained, self.device, vae.precision, vae.scale_factor, self.data["scale_factor"])
+                self.implementations["decoder"] = {"vae": self.decoder.decoder_id, "scale_factor": vae.scale_factor,
+                                                   "data_scale_factor": self.data["scale_factor"]}
         for name in (FID_NAME, DOMAIN_FID_NAME):
             spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
             if name in self.metrics and name not in self.references:
-                images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir,
-                                                  spec.reference_max_items)
+                if spec.reference_path:
+                    images, source = folder_reference(spec.reference_path, spec.reference_resolution, spec.reference_max_items)
+                else:
+                    images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir,
+                                                      spec.reference_max_items)
                 self.references[name] = load_reference(self.metrics[name], name, self.implementations[name], images, source,
                                                        self.cfg.cache_dir, spec.batch_size, self.global_rank)
 
@@ -183,12 +192,13 @@ class EnsembleEvaluator(L.LightningModule):
         return [self.group_prompts[(first + i) // self.per_prompt] for i in range(batch.stop - batch.start)]
 
     def generate(self, batch: Batch) -> torch.Tensor:
-        """Images [B, C, H, W] (in [-1, 1] for pixel data) of the batch's samples."""
+        """Images [B, C, H, W] in [-1, 1] of the batch's samples (latents decoded by the VAE)."""
         tokens, mask = prompt_embeddings(self.prompts_of(batch), self.text, self.cfg.cache_dir)
         shape = (self.data["channels"], self.data["image_size"], self.data["image_size"])
         noise = sample_noise(batch.start, batch.stop, shape, self.cfg.seed).to(self.device)
-        return draw(self.cfg, self.make_field, self.experts, tokens.to(self.device), mask.to(self.device), noise,
-                    self.cfg.seed + batch.start, self.usage)
+        samples = draw(self.cfg, self.make_field, self.experts, tokens.to(self.device), mask.to(self.device), noise,
+                       self.cfg.seed + batch.start, self.usage)
+        return samples if self.decoder is None else self.decoder(samples)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict:
         return {"indices": torch.arange(batch.start, batch.stop), "images": self.generate(batch).cpu()}

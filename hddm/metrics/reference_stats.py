@@ -26,8 +26,8 @@ SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the s
 def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | None = None) -> tuple[torch.Tensor, dict]:
     """uint8 [N, C, H, W] images of a split and a description of exactly which ones."""
     if dataset != "mnist":
-        raise HddmError(f"reference statistics for data={dataset} are not built in: evaluate with metrics that do not "
-                        "need them, or add the dataset's reader to hddm/metrics/reference_stats.py")
+        raise HddmError(f"data={dataset} has no built-in reference split: set metrics.fid.reference_path=<folder of real "
+                        "images (captions file or .tar shards)>")
     from hddm.data.mnist import load_split, split_hash
 
     images, _ = load_split(cache_dir, split)
@@ -41,31 +41,59 @@ def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | 
     return chosen, source
 
 
+def folder_reference(path: str, resolution: int, max_items: int | None):
+    """Reference images streamed from an image-caption folder or .tar shards (real scale): (batches(batch_size),
+    source). Each image is centre-cropped and resized to `resolution`, as the training data was; max_items
+    keeps the first readable ones in the source's order."""
+    from hddm.data.image_captions import open_folder_source
+
+    source = open_folder_source(path, resolution, shard_size=10_000, limit=None, workers=8)
+
+    def batches(batch_size: int):
+        remaining = max_items
+        for index in range(len(source.shard_names())):
+            for batch in source.iter_shard(index, batch_size):
+                images = batch.images if remaining is None else batch.images[:remaining]
+                if len(images):
+                    yield images
+                if remaining is not None:
+                    remaining -= len(images)
+                    if remaining <= 0:
+                        return
+
+    return batches, {"dataset": "image folder", "fingerprint": source.fingerprint, "resolution": resolution,
+                     "crop": source.crop, "max_items": max_items}
+
+
 def stats_key(metric_name: str, implementation: dict, source: dict) -> str:
     payload = json.dumps({"metric": metric_name, "implementation": implementation, "source": source}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def compute_reference(metric: FrechetInceptionDistance, images: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
+def compute_reference(metric: FrechetInceptionDistance, batches, batch_size: int) -> dict[str, torch.Tensor]:
     metric.reset_real_features = True
     metric.reset()
-    for start in range(0, len(images), batch_size):
-        metric.update(images[start:start + batch_size].to(metric.device), real=True)
+    for images in batches:
+        metric.update(images.to(metric.device), real=True)
+    if metric.real_features_num_samples < 2:
+        raise HddmError("the reference set has fewer than 2 readable images: point reference_path at the real images")
     metric.reset_real_features = False
     return {name: getattr(metric, name).detach().cpu().clone() for name in STATES}
 
 
-def load_reference(metric: FrechetInceptionDistance, metric_name: str, implementation: dict, images: torch.Tensor,
-                   source: dict, cache_dir: str, batch_size: int = 50, global_rank: int = 0) -> dict:
-    """Put the split's statistics into metric (computed on first use, then read from the cache); returns what
-    a result records about them. Only global rank 0 holds them: torchmetrics sums states across processes."""
+def load_reference(metric: FrechetInceptionDistance, metric_name: str, implementation: dict, images, source: dict,
+                   cache_dir: str, batch_size: int = 50, global_rank: int = 0) -> dict:
+    """Put the reference statistics into metric (computed on first use, then read from the cache); returns what
+    a result records about them. `images`: a uint8 tensor, or batches(batch_size) streaming them (folders).
+    Only global rank 0 holds them: torchmetrics sums states across processes."""
     folder = Path(cache_dir).expanduser() / "fid_reference" / metric_name
     key = stats_key(metric_name, implementation, source)
     path, manifest_path = folder / f"{key}.safetensors", folder / f"{key}.json"
     fresh = not (path.is_file() and manifest_path.is_file()
                  and json.loads(manifest_path.read_text()).get("sha256") == sha256_file(path))
     if fresh:
-        states = compute_reference(metric, images, batch_size)
+        batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images(batch_size)
+        states = compute_reference(metric, batches, batch_size)
         atomic_write(path, lambda tmp: save_file(states, str(tmp)))
         write_json(manifest_path, {"metric": metric_name, "implementation": implementation, "source": source,
                                    "sha256": sha256_file(path)})
@@ -74,4 +102,5 @@ def load_reference(metric: FrechetInceptionDistance, metric_name: str, implement
         value = states[name] if global_rank == 0 else torch.zeros_like(states[name])
         setattr(metric, name, value.to(metric.device))
     metric.reset_real_features = False
-    return {"sha256": sha256_file(path), "path": str(path), "computed_now": fresh, **source}
+    return {"sha256": sha256_file(path), "path": str(path), "computed_now": fresh, **source,
+            "count": int(states["real_features_num_samples"])}

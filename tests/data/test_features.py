@@ -13,17 +13,9 @@ from hddm.data.image_captions import ArraySource, ImageBatch
 from hddm.data.latents import VAEEncoder, encode_shard
 from hddm.errors import HddmError
 
+from conftest import save_tiny_vae
+
 TINY_VIT = {"embed_dim": 32, "depth": 1, "num_heads": 2}
-
-
-def save_tiny_vae(folder):
-    """A diffusers AutoencoderKL with the SD layout (4 levels, 8x down, 4 latent channels) and tiny widths."""
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(0)
-    AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                  block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from hddm.data.partition import load_partition
 from hddm.errors import HddmError
 from hddm.prepare import prepare
 
-from conftest import REPO, run_cli
-from test_features import TINY_VIT, save_tiny_vae
+from conftest import REPO, run_cli, save_tiny_vae
+from test_features import TINY_VIT
 
 
 def test_cli_clusters_mnist_into_the_file_training_reads(cache_dir, tmp_path, compose):

@@ -43,5 +43,5 @@ def test_unknown_dataset_is_one_line_error(cache_dir):
 
     from hddm.errors import HddmError
 
-    with pytest.raises(HddmError, match="reference statistics"):
+    with pytest.raises(HddmError, match="set metrics.fid.reference_path="):
         reference_images("latents", "test", str(cache_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -247,7 +248,16 @@ class EvaluateConfig(SampleRunConfig):
     grid_size: int = 64  # samples in grid.png
 
 
+def short_dirname(name: str, limit: int = 120) -> str:
+    """A sweep job's folder name: its overrides, cut with a hash when too long for a file name (255 bytes)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
 def register_configs() -> None:
+    if not OmegaConf.has_resolver("hddm_short"):
+        OmegaConf.register_new_resolver("hddm_short", short_dirname)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="train_router_schema", node=RouterTrainConfig)

@@ -33,7 +33,7 @@ def run(setup):
 
         def probe(n, x, t, field=field):
             _, weights = field.route(x, t)
-            velocities = torch.stack([field.expert_velocity(k, x, t) for k in range(setup.num_experts)])
+            velocities = field.all_velocities(x, t)
             blend = combine(weights, velocities)
             angles = torch.stack([angle_degrees(v, blend) for v in velocities], 1)  # [B, K]
             chosen = (weights > 0).cpu()

@@ -29,7 +29,7 @@ def run(setup):
 
         def probe(n, x, t, field=field):
             _, weights = field.route(x, t)
-            velocities = torch.stack([field.expert_velocity(k, x, t) for k in range(setup.num_experts)])
+            velocities = field.all_velocities(x, t)
             return combine(weights, velocities), mean_pairwise_distance(velocities).cpu()
 
         final, per_step = probed_euler(probe, setup.noise[rows], setup.cfg.steps)

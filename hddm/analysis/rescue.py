@@ -27,7 +27,7 @@ class ClippedField:
             norms = torch.stack([spectral_norm(lambda y, k=k: self.field.expert_velocity(k, y, t), x, self.iterations)
                                  for k in range(weights.shape[1])], 1)
         kept = weights * (norms <= norms.median(dim=1, keepdim=True).values).to(weights)
-        velocities = torch.stack([self.field.expert_velocity(k, x, t) for k in range(weights.shape[1])])
+        velocities = self.field.all_velocities(x, t)
         return combine(kept / kept.sum(1, keepdim=True), velocities)
 
 

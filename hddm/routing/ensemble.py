@@ -89,6 +89,10 @@ class EnsembleField:
         with self.on_device(self.experts[k], x.device):
             return guided_velocity(self.experts[k], x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion)
 
+    def all_velocities(self, x, t):
+        """Every expert's guided velocity [K, B, ...], routed or not: for analyses."""
+        return torch.stack([self.expert_velocity(k, x, t) for k in range(len(self.experts))])
+
     def __call__(self, x, t):
         logits, weights = self.route(x, t)
         probs = None if logits is None else torch.softmax(logits.float() / self.routing.temperature, -1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All issue-6 experiments in order, for training seeds 0 then 1; every step resumes or skips what is done.
 # Usage: HDDM_CACHE=/work/cache_demo bash experiments/run_all_issue6.sh   (SEEDS="0" for one seed)
-# Status on 2026-12-02: only the single-cluster part (experiments 3, 4, 5 without the native-DDIM row) was run,
+# Status on 2026-12-02: only the single-cluster part (experiments 3, 4, 5; native DDIM by conversion/native_ddim.sh) was run,
 # seed 0; see each experiment's README.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -80,6 +80,11 @@ class Expert:
     manifest: dict
 
 
+def expert_name(manifest: dict) -> str:
+    """How records and reports name an ensemble member: c<cluster>_<objective>."""
+    return f"c{manifest['cluster']}_{manifest['objective']}"
+
+
 def load_expert(directory) -> Expert:
     state, manifest = load_expert_bundle(directory)
     data = manifest["data"]

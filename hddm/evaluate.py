@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from hddm import __version__
+from hddm.bundles import expert_name
 from hddm.config import EvaluateConfig, register_configs, to_typed
 from hddm.errors import HddmError
 from hddm.io import atomic_write, write_json
@@ -53,8 +54,9 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
                for path, e in zip(cfg.ensemble.experts, evaluator.experts)]
     router = evaluator.router_manifest
     per_digit = {name: value for name, value in values.items() if name.endswith("_per_digit")}  # kept out of report tables
-    names = [f"c{e['cluster']}_{e['objective']}" for e in experts]
-    capacity = {name: meter.summary(per_step=False) for name, meter in zip(names, evaluator.capacity_meters) if meter.summary()}
+    names = [expert_name(e.manifest) for e in evaluator.experts]
+    capacity = {name: summary for name, meter in zip(names, evaluator.capacity_meters)
+                if (summary := meter.summary(per_step=False))}
     return {
         "metrics": {name: value for name, value in values.items() if name not in per_digit}, "metric_details": per_digit,
         "samples": {"n": counts["main"], "diversity": counts["diversity"], "world_size": trainer.world_size},

@@ -20,7 +20,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from torchvision.utils import save_image
 
 from hddm import __version__
-from hddm.bundles import Expert, check_compatible, load_expert, load_router
+from hddm.bundles import Expert, check_compatible, expert_name, load_expert, load_router
 from hddm.config import SampleRunConfig, TextConfig, register_configs, to_typed
 from hddm.data.latents import VAEDecoder
 from hddm.diffusion.conversion import Conversion, Safeguards
@@ -106,11 +106,10 @@ def draw(cfg: SampleRunConfig, make_field, experts: list[Expert], text, mask, no
     field = make_field(text, mask, seed, usage)
 
     def counted(x, t):
-        if on_step:
-            on_step(1)
+        on_step(1)
         return field(x, t)
 
-    return SOLVERS[cfg.solver](counted, noise, cfg.steps)
+    return SOLVERS[cfg.solver](counted if on_step else field, noise, cfg.steps)
 
 
 @torch.no_grad()
@@ -137,7 +136,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
                                cfg.seed + start, usage, on_step=lambda n: progress.advance(task, n)).cpu())
     seconds = time.time() - started
     images = torch.cat(images)
-    names = [f"c{e.manifest['cluster']}_{e.manifest['objective']}" for e in experts]
+    names = [expert_name(e.manifest) for e in experts]
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.save(images, run_dir / "samples.pt")  # what the experts generate: pixels, or latents
     if data["space"] == "latent" and cfg.vae.pretrained:
@@ -156,7 +155,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         "device": str(device), "hddm_version": __version__, "outputs": {"grid": grid and str(grid),
                                                                            "samples": str(run_dir / "samples.pt")},
     }
-    capacity = {name: meter.summary() for name, meter in zip(names, meters) if meter.summary()}
+    capacity = {name: summary for name, meter in zip(names, meters) if (summary := meter.summary())}
     if capacity:
         record["c_infer"] = capacity
     if data["name"] == "mnist":

@@ -50,16 +50,14 @@ def folder_reference(path: str, resolution: int, max_items: int | None):
     source = open_folder_source(path, resolution, shard_size=10_000, limit=None, workers=8)
 
     def batches(batch_size: int):
-        remaining = max_items
-        for index in range(len(source.shard_names())):
-            for batch in source.iter_shard(index, batch_size):
-                images = batch.images if remaining is None else batch.images[:remaining]
-                if len(images):
-                    yield images
-                if remaining is not None:
-                    remaining -= len(images)
-                    if remaining <= 0:
-                        return
+        stream = (batch.images for index in range(len(source.shard_names()))
+                  for batch in source.iter_shard(index, batch_size) if len(batch.images))  # undecodable: skipped
+        remaining = float("inf") if max_items is None else max_items
+        for images in stream:
+            yield images[:remaining] if remaining < len(images) else images
+            remaining -= len(images)
+            if remaining <= 0:
+                return
 
     return batches, {"dataset": "image folder", "fingerprint": source.fingerprint, "resolution": resolution,
                      "crop": source.crop, "max_items": max_items}
@@ -70,7 +68,7 @@ def stats_key(metric_name: str, implementation: dict, source: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def compute_reference(metric: FrechetInceptionDistance, batches, batch_size: int) -> dict[str, torch.Tensor]:
+def compute_reference(metric: FrechetInceptionDistance, batches) -> dict[str, torch.Tensor]:
     metric.reset_real_features = True
     metric.reset()
     for images in batches:
@@ -93,7 +91,7 @@ def load_reference(metric: FrechetInceptionDistance, metric_name: str, implement
                  and json.loads(manifest_path.read_text()).get("sha256") == sha256_file(path))
     if fresh:
         batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images(batch_size)
-        states = compute_reference(metric, batches, batch_size)
+        states = compute_reference(metric, batches)
         atomic_write(path, lambda tmp: save_file(states, str(tmp)))
         write_json(manifest_path, {"metric": metric_name, "implementation": implementation, "source": source,
                                    "sha256": sha256_file(path)})

@@ -97,7 +97,7 @@ def draw(cfg: SampleRunConfig, make_field, experts: list[Expert], text, mask, no
          on_step=None) -> torch.Tensor:
     """One batch of samples: the routed field integrated by Euler/Heun, or a lone DDPM expert's native DDIM."""
     if cfg.solver == "ddim":
-        usage.update(torch.ones(len(noise), 1, device=noise.device), None)
+        usage.update(torch.ones(len(noise) * cfg.steps, 1), None)  # one (sample, step) pair per network evaluation, as routed
         conversion = Conversion(safeguards=Safeguards(**asdict(cfg.conversion.safeguards)))  # x0_hat clamp and alpha_safe
         images = sample_expert(experts[0], text, mask, noise, cfg.steps, cfg.cfg_scale, "ddim", conversion)
         if on_step:

@@ -215,6 +215,7 @@ class ReferenceMetricConfig:  # fid, domain_fid: Frechet distances to a referenc
     reference_path: Optional[str] = None  # real scale: a folder of real images (captions file or .tar shards)
     reference_resolution: int = 256  # folder images are centre-cropped and resized to this
     reference_max_items: Optional[int] = None  # None: the whole split / folder
+    reference_labels: Optional[list[int]] = None  # MNIST: only these digits (experts of one-digit clusters); None: all
     batch_size: int = 50
 
 

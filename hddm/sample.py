@@ -68,7 +68,7 @@ def build_field_factory(cfg: SampleRunConfig, device: torch.device):
     experts = [load_expert(path) for path in cfg.ensemble.experts]
     check_solver(cfg.solver, experts)
     routed = cfg.solver != "ddim"  # DDIM integrates its lone expert natively: no routing, no velocity
-    needs_router = routed and cfg.routing.strategy not in ("threshold", "random_topk")
+    needs_router = routed and len(experts) > 1 and cfg.routing.strategy not in ("threshold", "random_topk")
     if needs_router and not cfg.ensemble.router:
         raise HddmError(f"routing={cfg.routing.strategy} needs a router: set ensemble.router=<router bundle folder>")
     router, router_manifest = load_router(cfg.ensemble.router) if needs_router else (None, None)

@@ -175,7 +175,7 @@ class EnsembleEvaluator(L.LightningModule):
                     images, source = folder_reference(spec.reference_path, spec.reference_resolution, spec.reference_max_items)
                 else:
                     images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir,
-                                                      spec.reference_max_items)
+                                                      spec.reference_max_items, spec.reference_labels)
                 self.references[name] = load_reference(self.metrics[name], name, self.implementations[name], images, source,
                                                        self.cfg.cache_dir, spec.batch_size, self.global_rank)
 

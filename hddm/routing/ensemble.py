@@ -79,6 +79,8 @@ class EnsembleField:
 
     def route(self, x, t):
         """(router logits over this ensemble's experts or None, routing weights [B, K])."""
+        if len(self.experts) == 1:  # a lone expert (a monolithic baseline) takes every step: nothing to route
+            return None, torch.ones(x.shape[0], 1, device=x.device)
         logits = self.router_logits(x, t)
         return logits, routing_weights(logits, t, self.routing, self.predictions, self.generator)
 

@@ -45,3 +45,22 @@ def test_unknown_dataset_is_one_line_error(cache_dir):
 
     with pytest.raises(HddmError, match="set metrics.fid.reference_path="):
         reference_images("latents", "test", str(cache_dir))
+
+
+def test_reference_labels_keep_only_those_digits_and_change_the_key(cache_dir):
+    import pytest
+
+    from hddm.data.mnist import load_split
+    from hddm.errors import HddmError
+    from hddm.metrics.reference_stats import stats_key
+
+    _, labels = load_split(str(cache_dir), "test")
+    threes, source = reference_images("mnist", "test", str(cache_dir), labels=[3])
+    assert source["count"] == int((labels == 3).sum()) == len(threes) and source["labels"] == [3]
+    subset, subset_source = reference_images("mnist", "test", str(cache_dir), 100, labels=[3, 8])
+    assert len(subset) == 100 and subset_source["labels"] == [3, 8]
+    everything = reference_images("mnist", "test", str(cache_dir), 100)[1]
+    assert "labels" not in everything  # all digits: the key of statistics cached before this option stays valid
+    assert stats_key(METRIC_NAME, IMPLEMENTATION, source) != stats_key(METRIC_NAME, IMPLEMENTATION, everything)
+    with pytest.raises(HddmError, match="digits 0-9"):
+        reference_images("mnist", "test", str(cache_dir), labels=[12])

@@ -68,3 +68,11 @@ def test_ensemble_uses_the_router_columns_of_its_own_clusters():
     logits = torch.tensor([[0.0, 1.0, 0.0, 9.0]])  # cluster 3 is the router's favourite
     u = field(members, logits, Routing(strategy="top1"))(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
     assert u[0, 0, 0, 0] == 1.0
+
+
+def test_a_lone_expert_takes_every_step_without_a_router():
+    (member,) = experts([2.0])
+    f = EnsembleField([member], None, Routing(strategy="top1"), Conversion(), torch.zeros(3, 2, 3),
+                      torch.ones(3, 2, dtype=torch.bool), cfg_scale=1.0)
+    u = f(torch.zeros(3, 1, 2, 2), torch.full((3,), 0.5))
+    assert member.network.calls == [6] and torch.equal(u, torch.full_like(u, 2.0))  # cond + uncond of all three

@@ -2,7 +2,7 @@
 that report a failing job at once and go on with the others.
 
 Each run folder gets status.json: state (running | done | failed), the digest of the job's resolved config,
-the error if any, and when it was last seen. Re-running a job whose folder says done with the same config
+the error if any, when it was last seen, and the process running it (a second launch of a running job refuses). Re-running a job whose folder says done with the same config
 digest skips it, so re-running a sweep redoes only what is missing or changed. Under `-m` (multirun) a
 failing job is printed at once and recorded, the sweep goes on, and `SweepSummary` (a Hydra callback) prints
 one line per job at the end and exits with code 2 if any failed. Status files live in the run folders, so
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -57,6 +58,23 @@ def is_rank_zero() -> bool:
     return all(int(os.environ.get(name, 0)) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
+def live_owner(status: dict | None) -> int | None:
+    """The pid of a live process on this machine that is running the job now, if any: a second launch of the same
+    job (two sweeps sharing jobs) must not write into the run folder it is writing."""
+    if not status or status.get("state") != "running" or status.get("host") != socket.gethostname():
+        return None
+    pid = status.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:  # killed without a word (SIGKILL, power loss): resuming is safe
+        return None
+    except PermissionError:  # alive, owned by another user
+        pass
+    return pid
+
+
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -75,9 +93,16 @@ def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done
             write_status(run_dir, "done", digest, skipped=True, finished=previous.get("finished"))
             print(f"hddm: skipped {run_dir} (done with this config)")
         return
+    owner = live_owner(previous) if is_rank_zero() else None  # other ranks find rank 0's own "running" status
+    if owner is not None:
+        print(f"hddm: error: {run_dir} is being run by process {owner} on this machine: wait for it, or stop it "
+              f"(kill {owner}) and re-run to resume", file=sys.stderr, flush=True)
+        if not in_multirun():
+            sys.exit(2)
+        return
     record = write_status if is_rank_zero() else (lambda *args, **kwargs: None)
     started = time.time()
-    record(run_dir, "running", digest, started=started)
+    record(run_dir, "running", digest, started=started, pid=os.getpid(), host=socket.gethostname())
     try:
         job()
     except HddmError as error:

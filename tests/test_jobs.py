@@ -75,3 +75,26 @@ def test_ddp_on_cpu_with_two_processes_trains_one_expert(cache_dir, tmp_path):
     record = json.loads((tmp_path / "result.json").read_text())
     assert record["steps"] == 4 and record["world_size"] == 2
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "done"
+
+
+def test_a_job_another_live_process_is_running_is_refused_and_a_dead_ones_resumed(tmp_path, capsys):
+    import socket
+
+    import pytest
+    from omegaconf import OmegaConf
+
+    from hddm.jobs import read_status, run_job, write_status
+
+    cfg, ran = OmegaConf.create({"cluster": 0}), []
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_status(tmp_path, "running", "x", pid=other.pid, host=socket.gethostname())
+        with pytest.raises(SystemExit) as refused:
+            run_job(lambda: ran.append(1), tmp_path, cfg)
+        assert refused.value.code == 2 and not ran and read_status(tmp_path)["pid"] == other.pid  # its status untouched
+        assert f"is being run by process {other.pid}" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+    run_job(lambda: ran.append(1), tmp_path, cfg)  # the owner is gone (as after SIGKILL): the job runs, resuming
+    assert ran == [1] and read_status(tmp_path)["state"] == "done"

@@ -1,9 +1,10 @@
 """Tables and plots of the K=8 experiments from runs/issue6/k8_s<SEED>/<run>/results.json:
 experiment 1 (monolithic_vs_ensemble/run.sh) and experiments 2 and 6 (ddpm_fm_ratio/run.sh).
 
-For each experiment with runs: copies results.{json,md} and grid.png into experiments/<exp>/results_s<SEED>/<run>/,
+For the experiment named (its folder under experiments/), with runs: copies results.{json,md} and grid.png into experiments/<exp>/results_s<SEED>/<run>/,
 writes experiments/<exp>/table_s<SEED>.md and <exp>_s<SEED>.png, and pastes the table into its README between
-`<!-- table s<SEED> -->` markers. No number is typed in. Usage: .venv/bin/python experiments/k8_tables.py [SEED]
+`<!-- table s<SEED> -->` markers. No number is typed in.
+Usage: .venv/bin/python experiments/k8_tables.py monolithic_vs_ensemble|ddpm_fm_ratio [SEED]
 """
 import json
 import re
@@ -16,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SEED = sys.argv[1] if len(sys.argv) > 1 else "0"
+EXPERIMENT, SEED = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "0"
 RUNS = Path(f"runs/issue6/k8_s{SEED}")
 EXPERIMENTS = {  # folder: [(run, row label, paper's number)]
     "monolithic_vs_ensemble": [("monolithic", "monolithic FM, all data, 6400 steps", "29.64 FID"),
@@ -75,15 +76,14 @@ def plot(rows, path, title):
     plt.close(figure)
 
 
-for folder, runs in EXPERIMENTS.items():
-    rows, table = table_of(folder, runs)
-    if not rows:
-        continue
-    here = Path("experiments") / folder
-    (here / f"table_s{SEED}.md").write_text(table)
-    plot(rows, here / f"{folder}_s{SEED}.png", f"{folder.replace('_', ' ')}, training seed {SEED}")
-    readme = here / "README.md"
-    block, text = f"<!-- table s{SEED} -->\n{table}<!-- /table s{SEED} -->", readme.read_text()
-    pattern = re.compile(rf"<!-- table s{SEED} -->.*?<!-- /table s{SEED} -->", re.S)
-    readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_S{SEED}", block))
-    print(here / f"table_s{SEED}.md")
+rows, table = table_of(EXPERIMENT, EXPERIMENTS[EXPERIMENT])
+if not rows:
+    sys.exit(f"no results under {RUNS}: run experiments/{EXPERIMENT}/run.sh first")
+here = Path("experiments") / EXPERIMENT
+(here / f"table_s{SEED}.md").write_text(table)
+plot(rows, here / f"{EXPERIMENT}_s{SEED}.png", f"{EXPERIMENT.replace('_', ' ')}, training seed {SEED}")
+readme = here / "README.md"
+block, text = f"<!-- table s{SEED} -->\n{table}<!-- /table s{SEED} -->", readme.read_text()
+pattern = re.compile(rf"<!-- table s{SEED} -->.*?<!-- /table s{SEED} -->", re.S)
+readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_S{SEED}", block))
+print(here / f"table_s{SEED}.md")

@@ -22,4 +22,4 @@ for set in "" "2" "2 6" "2 6 4 5"; do
 'metrics=[domain_fid,clip,diversity]' metrics.domain_fid.reference_max_items=2000 metrics.diversity.prompts=20 \
 metrics.diversity.images_per_prompt=10 steps=50 cfg_scale=3 trainer.enable_progress_bar=false hydra.run.dir=$OUT/$name"
 done | xargs -P "${JOBS:-2}" -I{} -d '\n' bash experiments/pool_job.sh runs/issue6/logs {}
-$PY experiments/k8_tables.py $SEED
+$PY experiments/k8_tables.py ddpm_fm_ratio $SEED

@@ -18,4 +18,4 @@ printf '%s\n' "$evaluate 'ensemble.experts=[${fm8%,}]' routing=full n=$NFULL hyd
               "$evaluate 'ensemble.experts=[${fm8%,}]' routing=top1 n=$N hydra.run.dir=$OUT/fm8_top1" \
               "$evaluate 'ensemble.experts=[$E/fm_monolithic_tiny_6400_s$SEED/expert]' routing=top1 n=$N hydra.run.dir=$OUT/monolithic" |
   xargs -P "${JOBS:-2}" -I{} -d '\n' bash experiments/pool_job.sh runs/issue6/logs {}
-$PY experiments/k8_tables.py $SEED
+$PY experiments/k8_tables.py monolithic_vs_ensemble $SEED

@@ -22,7 +22,8 @@ RUNS = Path(f"runs/issue6/k8_s{SEED}")
 EXPERIMENTS = {  # folder: [(run, row label, paper's number)]
     "monolithic_vs_ensemble": [("monolithic", "monolithic FM, all data, 6400 steps", "29.64 FID"),
                                ("fm8_top1", "8 FM experts, Top-1", "30.60 FID"), ("fm8_top2", "8 FM experts, Top-2", "22.60 FID"),
-                               ("fm8_full", "8 FM experts, full ensemble", "47.89 FID")],
+                               ("fm8_full", "8 FM experts, full ensemble", "47.89 FID"),
+                               ("fm8_top2_text_router", "8 FM experts, Top-2, text-aware router (not the paper's)", "")],
     "ddpm_fm_ratio": [("fm8_top2", "0 DDPM (homogeneous)", "12.45 FID, 0.617 LPIPS"), ("ddpm_2", "1 DDPM: {2}", ""),
                       ("ddpm_2_6", "2 DDPM: {2, 6}", "11.88 FID, 0.631 LPIPS"), ("ddpm_2_6_4_5", "4 DDPM: {2, 6, 4, 5}", "")],
 }

@@ -2,8 +2,8 @@
 that report a failing job at once and go on with the others.
 
 Each run folder gets status.json: state (running | done | failed), the digest of the job's resolved config,
-the error if any, when it was last seen, and the process running it (a second launch of a running job refuses). Re-running a job whose folder says done with the same config
-digest skips it, so re-running a sweep redoes only what is missing or changed. Under `-m` (multirun) a
+the error if any, when it was last seen, and the process running it (a second launch of a running job refuses).
+Re-running a job whose folder says done with the same config digest skips it, so re-running a sweep redoes only what is missing or changed. Under `-m` (multirun) a
 failing job is printed at once and recorded, the sweep goes on, and `SweepSummary` (a Hydra callback) prints
 one line per job at the end and exits with code 2 if any failed. Status files live in the run folders, so
 this works alike for the basic, joblib and submitit launchers.

@@ -34,7 +34,7 @@ from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.models.moe_accounting import CapacityMeter, set_moe_inference
 from hddm.routing.ensemble import EnsembleField, UsageStats
-from hddm.routing.strategies import Routing, check_routing
+from hddm.routing.strategies import Routing, check_routing, needs_router
 from hddm.sampling import sample_expert
 
 SOLVER_NAMES = (*SOLVERS, "ddim")  # ddim: the native sampler of a lone DDPM expert (the conversion's baseline)
@@ -68,10 +68,10 @@ def build_field_factory(cfg: SampleRunConfig, device: torch.device):
     experts = [load_expert(path) for path in cfg.ensemble.experts]
     check_solver(cfg.solver, experts)
     routed = cfg.solver != "ddim"  # DDIM integrates its lone expert natively: no routing, no velocity
-    needs_router = routed and len(experts) > 1 and cfg.routing.strategy not in ("threshold", "random_topk")
-    if needs_router and not cfg.ensemble.router:
+    uses_router = routed and needs_router(cfg.routing.strategy, len(experts))
+    if uses_router and not cfg.ensemble.router:
         raise HddmError(f"routing={cfg.routing.strategy} needs a router: set ensemble.router=<router bundle folder>")
-    router, router_manifest = load_router(cfg.ensemble.router) if needs_router else (None, None)
+    router, router_manifest = load_router(cfg.ensemble.router) if uses_router else (None, None)
     check_compatible(experts, router_manifest)
     routing = Routing(**asdict(cfg.routing))
     if routed:

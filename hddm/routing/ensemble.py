@@ -15,7 +15,7 @@ from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.objectives import broadcast_time
 from hddm.models.router import Router
-from hddm.routing.strategies import Routing, check_routing, routing_weights
+from hddm.routing.strategies import Routing, check_routing, needs_router, routing_weights
 from hddm.sampling import guided_velocity
 
 ROUTER_TIME_SCALE = 999.0  # the router is trained on t_model = 999 t, as the experts
@@ -61,7 +61,7 @@ class EnsembleField:
         self.usage = usage or UsageStats(len(experts))  # shared across batches when given
 
     def router_logits(self, x, t):
-        if self.router is None or self.routing.strategy in ("threshold", "random_topk"):
+        if self.router is None or not needs_router(self.routing.strategy, len(self.experts)):
             return None
         logits = self.router(x, ROUTER_TIME_SCALE * t, self.text, self.text_mask)
         return logits[:, self.clusters.to(logits.device)]  # the columns of the clusters this ensemble has
@@ -79,8 +79,6 @@ class EnsembleField:
 
     def route(self, x, t):
         """(router logits over this ensemble's experts or None, routing weights [B, K])."""
-        if len(self.experts) == 1:  # a lone expert (a monolithic baseline) takes every step: nothing to route
-            return None, torch.ones(x.shape[0], 1, device=x.device)
         logits = self.router_logits(x, t)
         return logits, routing_weights(logits, t, self.routing, self.predictions, self.generator)
 

@@ -14,6 +14,7 @@ from hddm.diffusion.objectives import Prediction
 from hddm.errors import HddmError
 
 STRATEGIES = ("top1", "topk", "full", "threshold", "random_topk")
+ROUTER_FREE = ("threshold", "random_topk")  # decided by time or at random, never by the router
 ORDERS = ("fm_first", "ddpm_first", "listed")
 
 
@@ -67,8 +68,15 @@ def threshold_weights(t: torch.Tensor, predictions: list[Prediction], tau: float
     return weights
 
 
+def needs_router(strategy: str, num_experts: int) -> bool:
+    """Whether routing reads the router's logits: not for the router-free strategies, nor for a lone expert."""
+    return num_experts > 1 and strategy not in ROUTER_FREE
+
+
 def routing_weights(logits: torch.Tensor | None, t: torch.Tensor, routing: Routing, predictions: list[Prediction],
                     generator: torch.Generator | None = None) -> torch.Tensor:
+    if len(predictions) == 1:  # a lone expert (a monolithic baseline) takes every step, whatever the strategy
+        return torch.ones(t.shape[0], 1, dtype=t.dtype, device=t.device)
     if routing.strategy == "threshold":
         return threshold_weights(t, predictions, routing.tau, routing.order)
     if routing.strategy == "random_topk":

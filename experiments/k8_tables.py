@@ -7,8 +7,6 @@ writes experiments/<exp>/table_s<SEED>.md and <exp>_s<SEED>.png, and pastes the 
 Usage: .venv/bin/python experiments/k8_tables.py monolithic_vs_ensemble|ddpm_fm_ratio [SEED]
 """
 import json
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from tables import keep_run, metric, paste_table  # noqa: E402
 
 EXPERIMENT, SEED = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "0"
 RUNS = Path(f"runs/issue6/k8_s{SEED}")
@@ -29,11 +28,6 @@ EXPERIMENTS = {  # folder: [(run, row label, paper's number)]
 }
 
 
-def metric(results, prefix):
-    value = next((v for k, v in results["metrics"].items() if k.startswith(prefix)), None)
-    return (value["mean"], value["std"]) if isinstance(value, dict) else (value, None)
-
-
 def ddpm_share(results):
     shares = (results.get("usage_rank0") or {}).get("share_of_steps", {})
     return ", ".join(f"{k} {v:.3f}" for k, v in shares.items() if k.endswith("ddpm")) or "–"
@@ -45,11 +39,7 @@ def table_of(folder, runs):
         if not (RUNS / name / "results.json").is_file():
             continue
         results = json.loads((RUNS / name / "results.json").read_text())
-        keep = Path("experiments") / folder / f"results_s{SEED}" / name
-        keep.mkdir(parents=True, exist_ok=True)
-        for file in ("results.json", "results.md", "grid.png"):
-            if (RUNS / name / file).is_file():
-                shutil.copy(RUNS / name / file, keep / file)
+        keep_run(RUNS / name, Path("experiments") / folder / f"results_s{SEED}" / name)
         diversity, spread = metric(results, "diversity")
         rows.append({"label": label, "paper": paper, "fid": metric(results, "domain_fid")[0], "diversity": diversity,
                      "adherence": metric(results, "prompt_adherence")[0], "spread": spread, "n": results["samples"]["n"],
@@ -83,8 +73,5 @@ if not rows:
 here = Path("experiments") / EXPERIMENT
 (here / f"table_s{SEED}.md").write_text(table)
 plot(rows, here / f"{EXPERIMENT}_s{SEED}.png", f"{EXPERIMENT.replace('_', ' ')}, training seed {SEED}")
-readme = here / "README.md"
-block, text = f"<!-- table s{SEED} -->\n{table}<!-- /table s{SEED} -->", readme.read_text()
-pattern = re.compile(rf"<!-- table s{SEED} -->.*?<!-- /table s{SEED} -->", re.S)
-readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_S{SEED}", block))
+paste_table(here / "README.md", SEED, table)
 print(here / f"table_s{SEED}.md")

@@ -6,8 +6,6 @@ experiments/<exp>/table_s<SEED>.md, pastes it into the README between `<!-- tabl
 experiment 3. No number is typed in. Usage: .venv/bin/python experiments/threshold_sweep/make_tables.py [SEED]
 """
 import json
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/tables.py
+from tables import keep_run, metric, paste_table  # noqa: E402
 
 SEED = sys.argv[1] if len(sys.argv) > 1 else "0"
 ROOT = Path(f"runs/issue6/threshold_s{SEED}")
@@ -25,11 +26,6 @@ HEAD = ("| row | sampler | order | tau | conversion | DDPM schedule | domain FID
 
 def runs(sweep):
     return [(sweep, path.parent.name, json.loads(path.read_text())) for path in sorted((ROOT / sweep).glob("*/results.json"))]
-
-
-def metric(results, prefix):
-    value = next((v for k, v in results["metrics"].items() if k.startswith(prefix)), None)
-    return (value["mean"], value["std"]) if isinstance(value, dict) else (value, None)
 
 
 def native(results):
@@ -63,20 +59,13 @@ def line(sweep, results):
 def write(experiment, rows):
     here = Path("experiments") / experiment
     for sweep, name, _ in rows:
-        keep = here / f"results_s{SEED}" / f"{sweep}__{name}"
-        keep.mkdir(parents=True, exist_ok=True)
-        for file in ("results.json", "results.md", "grid.png"):
-            if (ROOT / sweep / name / file).is_file():
-                shutil.copy(ROOT / sweep / name / file, keep / file)
+        keep_run(ROOT / sweep / name, here / f"results_s{SEED}" / f"{sweep}__{name}")
     table = HEAD + "".join(line(sweep, results) for sweep, _, results in rows)
     experts = sorted({f"{e['path']} ({e['objective']}, {e['schedule']})" for _, _, r in rows for e in r["experts"]})
     table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", 50 steps, CFG 3. "
               f"Experts: {'; '.join(experts)}.\n")
     (here / f"table_s{SEED}.md").write_text(table)
-    readme = here / "README.md"
-    block, text = f"<!-- table s{SEED} -->\n{table}<!-- /table s{SEED} -->", readme.read_text()
-    pattern = re.compile(rf"<!-- table s{SEED} -->.*?<!-- /table s{SEED} -->", re.S)
-    readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_S{SEED}", block))
+    paste_table(here / "README.md", SEED, table)
     print(here / f"table_s{SEED}.md")
 
 

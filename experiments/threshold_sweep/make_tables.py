@@ -3,7 +3,9 @@
 Reads runs/issue6/threshold_s<SEED>/<sweep>/*/results.json (sweeps: fm_first, ddpm_first, snr_matched, same_schedule,
 native_ddim), copies them (small JSON, grids) into experiments/<exp>/results_s<SEED>/, writes
 experiments/<exp>/table_s<SEED>.md, pastes it into the README between `<!-- table s<SEED> -->` markers, and plots
-experiment 3. No number is typed in. Usage: .venv/bin/python experiments/threshold_sweep/make_tables.py [SEED]
+experiment 3. With `seeds` instead of a seed: reads those kept results of seeds 0 and 1 and writes each experiment's
+table_seeds.md (the rows both seeds have, and their ranking per seed), pasted between `<!-- table seeds -->` markers.
+No number is typed in. Usage: .venv/bin/python experiments/threshold_sweep/make_tables.py [SEED|seeds]
 """
 import json
 import sys
@@ -15,9 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/tables.py
-from tables import keep_run, metric, paste_table  # noqa: E402
+from tables import keep_run, metric, paste_table, seeds_table  # noqa: E402
 
 SEED = sys.argv[1] if len(sys.argv) > 1 else "0"
+EXPERIMENTS = ("threshold_sweep", "ordering", "conversion")
+COLUMNS = [("fid", "domain FID ↓", True), ("adherence", "adherence ↑", False), ("diversity", "diversity ↑", False)]
 ROOT = Path(f"runs/issue6/threshold_s{SEED}")
 HEAD = ("| row | sampler | order | tau | conversion | DDPM schedule | domain FID (mnist-cnn, vs threes) ↓ | prompt adherence ↑ "
         "| diversity dssim_standin ↑ (mean ± std over prompts) | n | diversity images | s |\n"
@@ -65,9 +69,26 @@ def write(experiment, rows):
     table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", 50 steps, CFG 3. "
               f"Experts: {'; '.join(experts)}.\n")
     (here / f"table_s{SEED}.md").write_text(table)
-    paste_table(here / "README.md", SEED, table)
+    paste_table(here / "README.md", f"s{SEED}", table)
     print(here / f"table_s{SEED}.md")
 
+
+def kept_rows(experiment, seed):
+    """{run: metrics} of the results kept under experiments/<experiment>/results_s<seed>/<sweep>__<run>/."""
+    paths = sorted((Path("experiments") / experiment / f"results_s{seed}").glob("*/results.json"))
+    results = {path.parent.name.split("__")[-1]: json.loads(path.read_text()) for path in paths}
+    return {name: {"fid": metric(r, "domain_fid")[0], "adherence": metric(r, "prompt_adherence")[0],
+                   "diversity": metric(r, "diversity")[0]} for name, r in results.items()}
+
+
+if SEED == "seeds":
+    for experiment in EXPERIMENTS:
+        table = seeds_table({seed: kept_rows(experiment, seed) for seed in ("0", "1")}, COLUMNS)
+        table += "\nRows: the runs of results_s<seed>/ that both seeds have; n = 100 each, domain FID vs the threes.\n"
+        (Path("experiments") / experiment / "table_seeds.md").write_text(table)
+        paste_table(Path("experiments") / experiment / "README.md", "seeds", table)
+        print(Path("experiments") / experiment / "table_seeds.md")
+    sys.exit()
 
 fm_first = sorted(runs("fm_first"), key=lambda row: row[2]["routing"]["tau"])
 write("threshold_sweep", fm_first)

@@ -6,8 +6,11 @@ adherence). It is supervised on digit labels, so clusters of its features follow
 wherever its clusters are reported.
 
 Input convention: float [B, 1, 28, 28] in [-1, 1], the pixel space the experts generate in.
-Trained deterministically (seeded init and batch order, fixed recipe, one thread) in about a minute on a CPU, then
-cached as safetensors + manifest.json keyed by the recipe; the weights' sha256 is checked on every load.
+Training is deterministic on one machine (seeded init and batch order, fixed recipe, one thread), but not across
+CPUs: their convolution kernels round differently (two x86_64 machines gave different weights for the same recipe,
+so different domain-FID numbers and partitions). The default recipe's network is therefore shipped with hddm
+(hddm/assets/digit_cnn/, checksum pinned here), like the fixed Inception weights behind FID; other recipes are
+trained in about a minute and cached as safetensors + manifest.json keyed by the recipe.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from hddm.errors import HddmError
 from hddm.io import atomic_write, sha256_file, write_json
 
 FEATURE_DIM = 128
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "digit_cnn"
+SHIPPED_SHA256 = "58175381bd743ee281d5f75df4224a237cbb2d7d138765dbfd4284b60cf6d9c4"
 
 
 @dataclass(frozen=True)
@@ -107,19 +113,34 @@ def accuracy(model: DigitCNN, images: np.ndarray, labels: np.ndarray, batch_size
     return correct / len(x)
 
 
+def load_weights(folder: Path, sha256: str | None = None) -> tuple[DigitCNN, dict] | None:
+    """(model, manifest) from folder if its weights match sha256 (default: the manifest's own), else None."""
+    weights, manifest_path = folder / "model.safetensors", folder / "manifest.json"
+    if not (manifest_path.is_file() and weights.is_file()):
+        return None
+    manifest = json.loads(manifest_path.read_text())
+    if sha256_file(weights) != (sha256 or manifest.get("sha256")):
+        return None
+    model = DigitCNN()
+    model.load_state_dict(load_file(str(weights)))
+    return model.eval().requires_grad_(False), manifest
+
+
 def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRecipe()) -> tuple[DigitCNN, dict]:
-    """(model, manifest) of the recipe's network: trained on MNIST train on first use, then loaded from
-    <cache_dir>/models/digit_cnn/<recipe id>/ (retrained if the weights fail their checksum)."""
+    """(model, manifest) of the recipe's network: the shipped one for the default recipe, otherwise trained on MNIST train on first use, then loaded from <cache_dir>/models/digit_cnn/<recipe id>/
+    (retrained if the weights fail their checksum)."""
     from hddm.data.mnist import load_split, split_hash
 
+    if recipe == DigitCNNRecipe():
+        loaded = load_weights(SHIPPED, SHIPPED_SHA256)
+        if loaded is None:
+            raise HddmError(f"the shipped digit CNN in {SHIPPED} is missing or fails its checksum: reinstall hddm "
+                            "(pip install -e .) or restore the folder from git")
+        return loaded
     folder = Path(cache_dir).expanduser() / "models" / "digit_cnn" / recipe.recipe_id()
     weights, manifest_path = folder / "model.safetensors", folder / "manifest.json"
-    if manifest_path.is_file() and weights.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        if sha256_file(weights) == manifest.get("sha256"):
-            model = DigitCNN()
-            model.load_state_dict(load_file(str(weights)))
-            return model.eval().requires_grad_(False), manifest
+    if (loaded := load_weights(folder)) is not None:
+        return loaded
 
     train_images, train_labels = load_split(cache_dir, "train")
     started = time.time()

@@ -1,8 +1,13 @@
+import shutil
+
 import numpy as np
+import pytest
 import torch
 
 from hddm.data.mnist import load_split
-from hddm.models.digit_cnn import FEATURE_DIM, DigitCNNRecipe, cached_digit_cnn, train_digit_cnn
+from hddm.errors import HddmError
+from hddm.models import digit_cnn
+from hddm.models.digit_cnn import FEATURE_DIM, DigitCNNRecipe, accuracy, cached_digit_cnn, train_digit_cnn
 
 
 def test_training_is_deterministic_and_learns(cache_dir):
@@ -31,3 +36,21 @@ def test_cached_network_is_reused_and_a_corrupt_file_retrained(cache_dir):
     rebuilt, rebuilt_manifest = cached_digit_cnn(cache_dir, recipe)
     assert rebuilt_manifest["sha256"] == manifest["sha256"]  # deterministic retraining gives the same weights
     np.testing.assert_array_equal(rebuilt.fc.weight.numpy(), model.fc.weight.numpy())
+
+
+def test_default_recipe_is_the_shipped_network(cache_dir, tmp_path):
+    model, manifest = cached_digit_cnn(tmp_path)  # nothing trained, nothing written to the cache
+    assert manifest["sha256"] == digit_cnn.SHIPPED_SHA256 and manifest["recipe"] == {
+        "steps": 1500, "batch_size": 128, "lr": 2e-3, "seed": 0} and not any(tmp_path.iterdir())
+    images, labels = load_split(cache_dir, "test")
+    assert accuracy(model, images[:2000], labels[:2000]) > 0.97
+
+
+def test_corrupt_shipped_network_is_a_one_line_error(tmp_path, monkeypatch):
+    shutil.copytree(digit_cnn.SHIPPED, tmp_path / "digit_cnn")
+    weights = tmp_path / "digit_cnn" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    monkeypatch.setattr(digit_cnn, "SHIPPED", tmp_path / "digit_cnn")
+    with pytest.raises(HddmError, match="fails its checksum: reinstall hddm") as error:
+        cached_digit_cnn(tmp_path / "cache")
+    assert "\n" not in str(error.value)

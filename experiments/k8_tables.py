@@ -17,10 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from tables import keep_run, metric, paste_table, seeds_table  # noqa: E402
+from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, seeds_table  # noqa: E402
 
 EXPERIMENT, SEED = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "0"
-SEEDS = ("0", "1")
 RATIO = [("fm8_top2", "0 DDPM (homogeneous)", "12.45 FID, 0.617 LPIPS"), ("ddpm_2", "1 DDPM: {2}", ""),
          ("ddpm_2_6", "2 DDPM: {2, 6}", "11.88 FID, 0.631 LPIPS"), ("ddpm_2_6_4_5", "4 DDPM: {2, 6, 4, 5}", "")]
 EXPERIMENTS = {  # folder: (folder that keeps the runs' results, [(run, row label, paper's number)])
@@ -31,7 +30,6 @@ EXPERIMENTS = {  # folder: (folder that keeps the runs' results, [(run, row labe
     "ddpm_fm_ratio": ("ddpm_fm_ratio", RATIO),
     "hetero_vs_homo": ("ddpm_fm_ratio", [RATIO[0], RATIO[2]]),
 }
-COLUMNS = [("fid", "domain FID ↓", True), ("adherence", "adherence ↑", False), ("diversity", "diversity ↑", False)]
 
 
 def ddpm_share(results):
@@ -40,10 +38,8 @@ def ddpm_share(results):
 
 
 def row_of(results, label, paper):
-    diversity, spread = metric(results, "diversity")
-    return {"label": label, "paper": paper, "fid": metric(results, "domain_fid")[0], "diversity": diversity,
-            "adherence": metric(results, "prompt_adherence")[0], "spread": spread, "n": results["samples"]["n"],
-            "evaluations": (results.get("usage_rank0") or {}).get("expert_evaluations"),
+    return {**headline(results), "label": label, "paper": paper, "spread": metric(results, "diversity")[1],
+            "n": results["samples"]["n"], "evaluations": (results.get("usage_rank0") or {}).get("expert_evaluations"),
             "ddpm": ddpm_share(results), "seconds": results["seconds"]}
 
 
@@ -86,7 +82,7 @@ def plot(rows, path, title):
 here = Path("experiments") / EXPERIMENT
 source, runs = EXPERIMENTS[EXPERIMENT]
 if SEED == "seeds":
-    table = seeds_table({seed: kept_rows(source, runs, seed) for seed in SEEDS}, COLUMNS)
+    table = seeds_table({seed: kept_rows(source, runs, seed) for seed in SEEDS}, HEADLINE)
     table += (f"\nRows: {', '.join(f'{name} = {label}' for name, label, _ in runs)}. n per row as in the per-seed "
               "tables; domain FID is mnist-cnn, diversity dssim_standin.\n")
     (here / "table_seeds.md").write_text(table)

@@ -8,12 +8,20 @@ from pathlib import Path
 from scipy.stats import kendalltau
 
 KEPT = ("results.json", "results.md", "grid.png")
+SEEDS = ("0", "1")  # the training seeds the both-seeds tables compare
+HEADLINE = [("fid", "domain FID ↓", True), ("adherence", "adherence ↑", False), ("diversity", "diversity ↑", False)]
 
 
 def metric(results: dict, prefix: str):
     """(value, std or None) of the first metric whose name starts with prefix, (None, None) if absent."""
     value = next((v for k, v in results["metrics"].items() if k.startswith(prefix)), None)
     return (value["mean"], value["std"]) if isinstance(value, dict) else (value, None)
+
+
+def headline(results: dict) -> dict:
+    """The HEADLINE metrics of one results.json: domain FID, prompt adherence, diversity (means)."""
+    return {"fid": metric(results, "domain_fid")[0], "adherence": metric(results, "prompt_adherence")[0],
+            "diversity": metric(results, "diversity")[0]}
 
 
 def keep_run(run_dir: Path, kept_dir: Path) -> None:

@@ -17,11 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/tables.py
-from tables import keep_run, metric, paste_table, seeds_table  # noqa: E402
+from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, seeds_table  # noqa: E402
 
 SEED = sys.argv[1] if len(sys.argv) > 1 else "0"
 EXPERIMENTS = ("threshold_sweep", "ordering", "conversion")
-COLUMNS = [("fid", "domain FID ↓", True), ("adherence", "adherence ↑", False), ("diversity", "diversity ↑", False)]
 ROOT = Path(f"runs/issue6/threshold_s{SEED}")
 HEAD = ("| row | sampler | order | tau | conversion | DDPM schedule | domain FID (mnist-cnn, vs threes) ↓ | prompt adherence ↑ "
         "| diversity dssim_standin ↑ (mean ± std over prompts) | n | diversity images | s |\n"
@@ -76,14 +75,12 @@ def write(experiment, rows):
 def kept_rows(experiment, seed):
     """{run: metrics} of the results kept under experiments/<experiment>/results_s<seed>/<sweep>__<run>/."""
     paths = sorted((Path("experiments") / experiment / f"results_s{seed}").glob("*/results.json"))
-    results = {path.parent.name.split("__")[-1]: json.loads(path.read_text()) for path in paths}
-    return {name: {"fid": metric(r, "domain_fid")[0], "adherence": metric(r, "prompt_adherence")[0],
-                   "diversity": metric(r, "diversity")[0]} for name, r in results.items()}
+    return {path.parent.name.split("__")[-1]: headline(json.loads(path.read_text())) for path in paths}
 
 
 if SEED == "seeds":
     for experiment in EXPERIMENTS:
-        table = seeds_table({seed: kept_rows(experiment, seed) for seed in ("0", "1")}, COLUMNS)
+        table = seeds_table({seed: kept_rows(experiment, seed) for seed in SEEDS}, HEADLINE)
         table += "\nRows: the runs of results_s<seed>/ that both seeds have; n = 100 each, domain FID vs the threes.\n"
         (Path("experiments") / experiment / "table_seeds.md").write_text(table)
         paste_table(Path("experiments") / experiment / "README.md", "seeds", table)

@@ -127,8 +127,9 @@ def load_weights(folder: Path, sha256: str | None = None) -> tuple[DigitCNN, dic
 
 
 def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRecipe()) -> tuple[DigitCNN, dict]:
-    """(model, manifest) of the recipe's network: the shipped one for the default recipe, otherwise trained on MNIST train on first use, then loaded from <cache_dir>/models/digit_cnn/<recipe id>/
-    (retrained if the weights fail their checksum)."""
+    """(model, manifest) of the recipe's network: the shipped one for the default recipe; any other recipe is
+    trained on MNIST train on first use, then loaded from <cache_dir>/models/digit_cnn/<recipe id>/ (retrained if
+    the weights fail their checksum)."""
     from hddm.data.mnist import load_split, split_hash
 
     if recipe == DigitCNNRecipe():

@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: venv demo eval-fid test test-slow bench clean-runs
+.PHONY: venv demo eval-fid experiments test test-slow bench clean-runs
 
 venv: $(STAMP)
 
@@ -66,6 +66,10 @@ eval-fid: venv
 	$(PY) -m hddm.evaluate ensemble=demo 'ensemble.experts=$(DEMO_EXPERTS)' ensemble.router=$(DEMO_ROUTER) routing=top2 \
 	    'metrics=[fid,domain_fid,clip]' n=$(EVAL_N) steps=50 cfg_scale=3 metrics.fid.reference_max_items=$(EVAL_REF) \
 	    hydra.run.dir=runs/eval/demo_top2_n$(EVAL_N)
+
+# Issue 6's experiments 1-6 on both training seeds: one pool of 2 single-core jobs (experiments/issue6.py; ~3 h here).
+experiments: venv
+	$(PY) experiments/issue6.py
 
 test: venv
 	$(PY) -m pytest -q

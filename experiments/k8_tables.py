@@ -3,7 +3,7 @@ experiment 1 (monolithic_vs_ensemble/run.sh), experiment 6 (ddpm_fm_ratio/run.sh
 two of experiment 6's runs).
 
 For the experiment named (its folder under experiments/) and one SEED: copies each run's results.{json,md} and
-grid.png into experiments/<source>/results_s<SEED>/<run>/, writes experiments/<exp>/table_s<SEED>.md and
+grid.png into experiments/<source>/results_s<SEED>/<run>/ (a run not under runs/ keeps its earlier copy), writes experiments/<exp>/table_s<SEED>.md and
 <exp>_s<SEED>.png, and pastes the table into its README between `<!-- table s<SEED> -->` markers. With `seeds`
 instead of a seed: reads those kept results of seeds 0 and 1 and writes table_seeds.md (every row on both seeds,
 the ranking per seed), pasted between `<!-- table seeds -->` markers. No number is typed in.
@@ -43,13 +43,25 @@ def row_of(results, label, paper):
             "ddpm": ddpm_share(results), "seconds": results["seconds"]}
 
 
+def same_weights(results, weights):
+    """Rows of one table must share their experts' and router's weights (a re-run on another build would not):
+    weights is {path: sha256} of the rows so far."""
+    for member in results["experts"] + [results["router"] or {}]:
+        if "path" in member and weights.setdefault(member["path"], member["weights_sha256"]) != member["weights_sha256"]:
+            sys.exit(f"{member['path']} has other weights in {results['grid']}'s run than in an earlier row: "
+                     "re-run every row of this table on one build")
+
+
 def table_of(source, runs, seed):
-    rows = []
+    """Rows of the runs under RUNS (kept under experiments/ first), or of their kept results when not re-run here."""
+    kept, rows, weights = Path("experiments") / source / f"results_s{seed}", [], {}
     for name, label, paper in runs:
-        if not (RUNS / name / "results.json").is_file():
-            continue
-        keep_run(RUNS / name, Path("experiments") / source / f"results_s{seed}" / name)
-        rows.append(row_of(json.loads((RUNS / name / "results.json").read_text()), label, paper))
+        if (RUNS / name / "results.json").is_file():
+            keep_run(RUNS / name, kept / name)
+        if (kept / name / "results.json").is_file():
+            results = json.loads((kept / name / "results.json").read_text())
+            same_weights(results, weights)
+            rows.append(row_of(results, label, paper))
     text = ("| ensemble | paper | domain FID (mnist-cnn) ↓ | prompt adherence ↑ | diversity dssim_standin ↑ (mean ± std over prompts) "
             "| DDPM share of steps | n | expert evaluations | s |\n|---|---|---|---|---|---|---|---|---|\n")
     text += "".join(f"| {r['label']} | {r['paper']} | {r['fid']:.1f} | {r['adherence']:.3f} | {r['diversity']:.4f} ± {r['spread']:.3f} "

@@ -1,8 +1,8 @@
 """Tables of experiments 3, 4, 5 (single cluster) from the run folders of experiments/threshold_sweep/run.sh.
 
 Reads runs/issue6/threshold_s<SEED>/<sweep>/*/results.json (sweeps: fm_first, ddpm_first, snr_matched, same_schedule,
-native_ddim), copies them (small JSON, grids) into experiments/<exp>/results_s<SEED>/, writes
-experiments/<exp>/table_s<SEED>.md, pastes it into the README between `<!-- table s<SEED> -->` markers, and plots
+native_ddim; sampling_seeds: two fm_first rows on more sampling seeds, their spread by chance), copies them (small
+JSON, grids) into experiments/<exp>/results_s<SEED>/, writes experiments/<exp>/table_s<SEED>.md, pastes it into the README between `<!-- table s<SEED> -->` markers, and plots
 experiment 3. With `seeds` instead of a seed: reads those kept results of seeds 0 and 1 and writes each experiment's
 table_seeds.md (the rows both seeds have, and their ranking per seed), pasted between `<!-- table seeds -->` markers.
 No number is typed in. Usage: .venv/bin/python experiments/threshold_sweep/make_tables.py [SEED|seeds]
@@ -59,14 +59,27 @@ def line(sweep, results):
             f"| {results['seconds']:.0f} |\n")
 
 
-def write(experiment, rows):
+def sampling_spread(fm_first, repeats):
+    """A line per tau of the repeats: domain FID on sampling seed 0 (the sweep's row) and on the repeats' seeds."""
+    text = ""
+    for tau in sorted({r[2]["routing"]["tau"] for r in repeats}):
+        values = [metric(r, "domain_fid")[0] for _, _, r in fm_first + repeats if r["routing"]["tau"] == tau]
+        seeds = [r["seeds"]["sampling"] for _, _, r in fm_first + repeats if r["routing"]["tau"] == tau]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        text += (f"\nSampling-seed spread, tau = {tau}: domain FID {', '.join(f'{v:.1f}' for v in values)} on sampling "
+                 f"seeds {', '.join(map(str, seeds))}: mean {mean:.1f}, std {std:.1f}.\n")
+    return text
+
+
+def write(experiment, rows, extra_runs=(), note=""):
     here = Path("experiments") / experiment
-    for sweep, name, _ in rows:
+    for sweep, name, _ in list(rows) + list(extra_runs):
         keep_run(ROOT / sweep / name, here / f"results_s{SEED}" / f"{sweep}__{name}")
     table = HEAD + "".join(line(sweep, results) for sweep, _, results in rows)
     experts = sorted({f"{e['path']} ({e['objective']}, {e['schedule']})" for _, _, r in rows for e in r["experts"]})
     table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", 50 steps, CFG 3. "
-              f"Experts: {'; '.join(experts)}.\n")
+              f"Experts: {'; '.join(experts)}.\n") + note
     (here / f"table_s{SEED}.md").write_text(table)
     paste_table(here / "README.md", f"s{SEED}", table)
     print(here / f"table_s{SEED}.md")
@@ -74,7 +87,8 @@ def write(experiment, rows):
 
 def kept_rows(experiment, seed):
     """{run: metrics} of the results kept under experiments/<experiment>/results_s<seed>/<sweep>__<run>/."""
-    paths = sorted((Path("experiments") / experiment / f"results_s{seed}").glob("*/results.json"))
+    paths = [path for path in sorted((Path("experiments") / experiment / f"results_s{seed}").glob("*/results.json"))
+             if not path.parent.name.startswith("sampling_seeds__")]  # repeats of rows, not rows
     return {path.parent.name.split("__")[-1]: headline(json.loads(path.read_text())) for path in paths}
 
 
@@ -88,7 +102,8 @@ if SEED == "seeds":
     sys.exit()
 
 fm_first = sorted(runs("fm_first"), key=lambda row: row[2]["routing"]["tau"])
-write("threshold_sweep", fm_first)
+repeats = runs("sampling_seeds")
+write("threshold_sweep", fm_first, repeats, sampling_spread(fm_first, repeats) if repeats else "")
 write("ordering", sorted([r for r in fm_first if r[2]["routing"]["tau"] in (0.3, 0.5, 0.7)] + runs("ddpm_first"),
                          key=lambda row: (row[2]["routing"]["order"], row[2]["routing"]["tau"])))
 write("conversion", [r for r in fm_first if r[2]["routing"]["tau"] in (0.0, 0.5, 1.0)]

@@ -1,0 +1,69 @@
+"""experiments/issue6.py: every job's overrides compose, shared jobs run once, a selection pulls in only what it
+needs, and the pool reports a failure at once, skips what needs it and finishes the rest."""
+import importlib.util
+import sys
+
+import pytest
+
+from hddm.config import to_typed, validate_router_config, validate_train_config
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def pool():
+    spec = importlib.util.spec_from_file_location("issue6", REPO / "experiments" / "issue6.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def hydra_overrides(command):
+    """The overrides a job passes to Hydra, a sweep's first value for each swept key (hydra.* settings left out)."""
+    overrides = [arg for arg in command[3:] if arg != "-m" and not arg.startswith("hydra.")]
+    return [arg if "[" in arg else arg.split(",")[0] for arg in overrides]
+
+
+def test_every_job_composes_against_the_schema(pool, compose):
+    jobs = pool.graph([0, 1], sorted(pool.EXPERIMENTS))
+    entry_points = {job.command[2] for job in jobs if job.command[1] == "-m"}
+    assert all("-m" not in job.command[4:] for job in jobs)  # a multirun flag after an override: Hydra refuses it
+    assert entry_points == {"hddm.train", "hddm.train_router", "hddm.evaluate", "hddm.report"}
+    validate = {"hddm.train": ("train", validate_train_config), "hddm.train_router": ("train_router", validate_router_config),
+                "hddm.evaluate": ("evaluate", to_typed)}
+    for job in jobs:
+        if job.command[1] == "-m" and job.command[2] in validate:
+            config_name, check = validate[job.command[2]]
+            assert check(compose(hydra_overrides(job.command), config_name=config_name)), job.name
+
+
+def test_shared_runs_are_one_job_and_every_need_is_a_job(pool):
+    jobs = pool.graph([0, 1], sorted(pool.EXPERIMENTS))
+    names = [job.name for job in jobs]
+    assert len(names) == len(set(names)) and names.count("k8/fm8_top2_s0") == 1
+    assert all(need in names for job in jobs for need in job.needs)
+    assert sum(name.startswith("train/router") for name in names) == 2  # seed 0's routers serve both seeds
+
+
+def test_a_selection_trains_only_what_it_needs(pool):
+    names = {job.name for job in pool.graph([0, 1], ["exp35"], ["threshold/*_s0"])}
+    assert {name for name in names if name.startswith("train/")} == {
+        "train/fm_kmeans8_c2_tiny_s0", "train/ddpm_kmeans8_c2_tiny_s0", "train/ddpm_linear_kmeans8_c2_tiny_s0"}
+    assert not any(name.endswith("_s1") for name in names)
+
+
+def test_longest_chain_first(pool):
+    jobs = pool.graph([0], ["exp1"])
+    chain = pool.critical_minutes(jobs)
+    assert chain["train/mono_s0"] > chain["train/fm_kmeans8_c0_tiny_s0"] > chain["k8/fm8_full_s0"] > chain["tables/exp1_s0"]
+
+
+def test_a_failure_skips_what_needs_it_and_the_rest_goes_on(pool, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pool, "LOGS", tmp_path)
+    marker = tmp_path / "ran"
+    fail, touch = [sys.executable, "-c", "raise SystemExit(3)"], [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    jobs = [pool.Job("a", fail), pool.Job("b", touch, needs=["a"]), pool.Job("c", touch)]
+    assert pool.run(jobs, slots=2) is False
+    out = capsys.readouterr().out
+    assert "FAILED" in out and ": a" in out and "skipped (needs a failed job): b" in out and "): c" in out
+    assert marker.is_file() and (tmp_path / "a.log").is_file()

@@ -89,7 +89,8 @@ def kept_rows(experiment, seed):
     """{run: metrics} of the results kept under experiments/<experiment>/results_s<seed>/<sweep>__<run>/."""
     paths = [path for path in sorted((Path("experiments") / experiment / f"results_s{seed}").glob("*/results.json"))
              if not path.parent.name.startswith("sampling_seeds__")]  # repeats of rows, not rows
-    return {path.parent.name.split("__")[-1]: headline(json.loads(path.read_text())) for path in paths}
+    # named by run, and by sweep too outside fm_first: same_schedule's tau = 0.5 run is not fm_first's
+    return {path.parent.name.removeprefix("fm_first__"): headline(json.loads(path.read_text())) for path in paths}
 
 
 if SEED == "seeds":

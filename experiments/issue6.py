@@ -68,10 +68,10 @@ def k8_experts(seed, ddpm_clusters=()):
     return [f"train/{name}" for name, _ in members], "ensemble.experts=[" + ",".join(path for _, path in members) + "]"
 
 
-def k8_evaluation(seed, run, experts, extra, minutes, router="False"):
+def k8_evaluation(seed, run, experts, extra, minutes, text_router=False):
     names, members = experts
-    return Job(f"k8/{run}_s{seed}", EVALUATE_K8 + [members, f"ensemble.router={ROUTER.format(router)}", *extra,
-               f"hydra.run.dir=runs/issue6/k8_s{seed}/{run}"], names + [f"train/router{'' if router == 'False' else '_text'}"],
+    return Job(f"k8/{run}_s{seed}", EVALUATE_K8 + [members, f"ensemble.router={ROUTER.format(text_router)}", *extra,
+               f"hydra.run.dir=runs/issue6/k8_s{seed}/{run}"], names + [f"train/router{'_text' if text_router else ''}"],
                minutes)
 
 
@@ -82,7 +82,7 @@ def exp1_jobs(seed):
             k8_evaluation(seed, "fm8_top2", fm8, ["routing=top2", f"n={N}"], 6 * N / 500),
             k8_evaluation(seed, "fm8_top1", fm8, ["routing=top1", f"n={N}"], 3.5 * N / 500),
             k8_evaluation(seed, "monolithic", mono, ["routing=top1", f"n={N}"], 3 * N / 500),
-            k8_evaluation(seed, "fm8_top2_text_router", fm8, ["routing=top2", f"n={N}"], 6 * N / 500, router="True")]
+            k8_evaluation(seed, "fm8_top2_text_router", fm8, ["routing=top2", f"n={N}"], 6 * N / 500, text_router=True)]
     return jobs + [table_job(f"tables/exp1_s{seed}", ["experiments/k8_tables.py", "monolithic_vs_ensemble", str(seed)], jobs)]
 
 
@@ -91,9 +91,10 @@ def exp26_jobs(seed):
     for clusters in ((2,), (2, 6), (2, 6, 4, 5)):
         run = "ddpm_" + "_".join(map(str, clusters))
         jobs.append(k8_evaluation(seed, run, k8_experts(seed, clusters), ["routing=top2", f"n={N}"], 6 * N / 500))
-    tables = [table_job(f"tables/exp{n}_s{seed}", ["experiments/k8_tables.py", exp, str(seed)], jobs)
-              for n, exp in ((6, "ddpm_fm_ratio"), (2, "hetero_vs_homo"))]
-    return jobs + tables
+    exp6 = table_job(f"tables/exp6_s{seed}", ["experiments/k8_tables.py", "ddpm_fm_ratio", str(seed)], jobs)
+    # experiment 2's table reads the results exp 6's table keeps (experiments/ddpm_fm_ratio): after it, not beside it
+    exp2 = table_job(f"tables/exp2_s{seed}", ["experiments/k8_tables.py", "hetero_vs_homo", str(seed)], jobs + [exp6])
+    return jobs + [exp6, exp2]
 
 
 def exp35_jobs(seed):

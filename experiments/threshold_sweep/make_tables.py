@@ -8,6 +8,7 @@ table_seeds.md (the rows both seeds have, and their ranking per seed), pasted be
 No number is typed in. Usage: .venv/bin/python experiments/threshold_sweep/make_tables.py [SEED|seeds]
 """
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -63,12 +64,11 @@ def sampling_spread(fm_first, repeats):
     """A line per tau of the repeats: domain FID on sampling seed 0 (the sweep's row) and on the repeats' seeds."""
     text = ""
     for tau in sorted({r[2]["routing"]["tau"] for r in repeats}):
-        values = [metric(r, "domain_fid")[0] for _, _, r in fm_first + repeats if r["routing"]["tau"] == tau]
-        seeds = [r["seeds"]["sampling"] for _, _, r in fm_first + repeats if r["routing"]["tau"] == tau]
-        mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        same_route = [r for _, _, r in fm_first + repeats if r["routing"]["tau"] == tau]
+        values = [metric(r, "domain_fid")[0] for r in same_route]
         text += (f"\nSampling-seed spread, tau = {tau}: domain FID {', '.join(f'{v:.1f}' for v in values)} on sampling "
-                 f"seeds {', '.join(map(str, seeds))}: mean {mean:.1f}, std {std:.1f}.\n")
+                 f"seeds {', '.join(str(r['seeds']['sampling']) for r in same_route)}: mean {statistics.mean(values):.1f}, "
+                 f"std {statistics.stdev(values):.1f}.\n")
     return text
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hddm.errors import HddmError
+from hddm.models.activations import gelu_tanh
 from hddm.models.moe import make_moe_ffn
 
 
@@ -97,7 +98,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_features, out_features or in_features)
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        return self.fc2(gelu_tanh(self.fc1(x)))
 
 
 class SelfAttention(nn.Module):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hddm.errors import HddmError
+from hddm.models.activations import gelu_tanh
 
 MOE_KINDS = ("diffmoe", "tc", "ec")
 INFERENCE_MODES = ("dynamic", "gamma", "topk")
@@ -37,12 +38,12 @@ class ExpertFFNs(nn.Module):
 
     def batched(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, K, D] (K tokens per expert) -> [N, K, D]."""
-        h = F.gelu(torch.baddbmm(self.b1[:, None], x, self.w1), approximate="tanh")
+        h = gelu_tanh(torch.baddbmm(self.b1[:, None], x, self.w1))
         return torch.baddbmm(self.b2[:, None], h, self.w2)
 
     def one(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """x [K, D] through expert i."""
-        return torch.addmm(self.b2[i], F.gelu(torch.addmm(self.b1[i], x, self.w1[i]), approximate="tanh"), self.w2[i])
+        return torch.addmm(self.b2[i], gelu_tanh(torch.addmm(self.b1[i], x, self.w1[i])), self.w2[i])
 
 
 class MoEFFN(nn.Module):

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PY = os.environ.get("PY", ".venv/bin/python")
-N, NFULL, NTHRESHOLD = (int(os.environ.get(k, v)) for k, v in (("N", 500), ("NFULL", 300), ("NTHRESHOLD", 100)))
+N, NFULL, NTHRESHOLD = (int(os.environ.get(k, v)) for k, v in (("N", 300), ("NFULL", 150), ("NTHRESHOLD", 100)))
+STEPS = "steps=25"  # Euler steps of every evaluation (the domain FID of FM and DDPM experts moved < 2 % from 50)
 LOGS, EXPERTS = Path("runs/issue6/logs"), "runs/experts"
 ROUTER = "runs/routers/router_kmeans8_tiny_text-{}_s0/router"  # training seed 0's routers serve both seeds
 EVALUATE_K8 = [PY, "-m", "hddm.evaluate", "ensemble=mnist_k8", "metrics=[domain_fid,clip,diversity]",
                "metrics.domain_fid.reference_max_items=2000", "metrics.diversity.prompts=20",
-               "metrics.diversity.images_per_prompt=10", "steps=50", "cfg_scale=3", "trainer.enable_progress_bar=false"]
+               "metrics.diversity.images_per_prompt=10", STEPS, "cfg_scale=3", "trainer.enable_progress_bar=false"]
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Job:
     name: str
     command: list
     needs: list = field(default_factory=list)
-    minutes: float = 6  # expected single-core minutes here (2026-12-03): longest first among the ready jobs
+    minutes: float = 3.8  # expected single-core minutes here (2026-12-04): longest first among the ready jobs
 
 
 def expert(seed, cluster, objective="fm", schedule="cosine"):
@@ -50,7 +51,7 @@ def training_jobs(seed):
     train = [PY, "-m", "hddm.train", "experiment=mnist_k8", f"seed={seed}"]
     jobs = [Job(f"train/mono_s{seed}", train + ["objective=fm", "partition=mnist_digits", "partition.num_clusters=1", "cluster=0",
                 "trainer.max_steps=6400", "trainer.val_check_interval=1600", "checkpoint.every_n_steps=800",
-                f"hydra.run.dir={EXPERTS}/fm_monolithic_tiny_6400_s{seed}"], minutes=41)]
+                f"hydra.run.dir={EXPERTS}/fm_monolithic_tiny_6400_s{seed}"], minutes=31)]
     jobs += [Job(f"train/{expert(seed, c)[0]}", train + ["objective=fm", f"cluster={c}"]) for c in range(8)]
     jobs += [Job(f"train/{expert(seed, c, 'ddpm')[0]}", train + ["objective=ddpm", f"cluster={c}"]) for c in (2, 6, 4, 5)]
     name = expert(seed, 2, "ddpm", "linear")[0]
@@ -58,7 +59,7 @@ def training_jobs(seed):
     if seed == 0:
         router = [PY, "-m", "hddm.train_router", "partition=file", "partition.num_clusters=8", "trainer.max_steps=1000",
                   "optim.lr=1e-3", "optim.lr_min=1e-5", "trainer.enable_progress_bar=false"]
-        jobs += [Job("train/router", router, minutes=6), Job("train/router_text", router + ["text_aware=true"], minutes=6)]
+        jobs += [Job("train/router", router, minutes=8.5), Job("train/router_text", router + ["text_aware=true"], minutes=8.5)]
     return jobs
 
 
@@ -78,19 +79,19 @@ def k8_evaluation(seed, run, experts, extra, minutes, text_router=False):
 def exp1_jobs(seed):
     fm8 = k8_experts(seed)
     mono = ([f"train/mono_s{seed}"], f"ensemble.experts=[{EXPERTS}/fm_monolithic_tiny_6400_s{seed}/expert]")
-    jobs = [k8_evaluation(seed, "fm8_full", fm8, ["routing=full", f"n={NFULL}"], 20 * NFULL / 300),
-            k8_evaluation(seed, "fm8_top2", fm8, ["routing=top2", f"n={N}"], 6 * N / 500),
-            k8_evaluation(seed, "fm8_top1", fm8, ["routing=top1", f"n={N}"], 3.5 * N / 500),
-            k8_evaluation(seed, "monolithic", mono, ["routing=top1", f"n={N}"], 3 * N / 500),
-            k8_evaluation(seed, "fm8_top2_text_router", fm8, ["routing=top2", f"n={N}"], 6 * N / 500, text_router=True)]
+    jobs = [k8_evaluation(seed, "fm8_full", fm8, ["routing=full", f"n={NFULL}"], 7.2 * NFULL / 150),
+            k8_evaluation(seed, "fm8_top2", fm8, ["routing=top2", f"n={N}"], 4.4 * N / 500),
+            k8_evaluation(seed, "fm8_top1", fm8, ["routing=top1", f"n={N}"], 2.6 * N / 500),
+            k8_evaluation(seed, "monolithic", mono, ["routing=top1", f"n={N}"], 2.2 * N / 500),
+            k8_evaluation(seed, "fm8_top2_text_router", fm8, ["routing=top2", f"n={N}"], 4.4 * N / 500, text_router=True)]
     return jobs + [table_job(f"tables/exp1_s{seed}", ["experiments/k8_tables.py", "monolithic_vs_ensemble", str(seed)], jobs)]
 
 
 def exp26_jobs(seed):
-    jobs = [k8_evaluation(seed, "fm8_top2", k8_experts(seed), ["routing=top2", f"n={N}"], 6 * N / 500)]  # = exp 1's
+    jobs = [k8_evaluation(seed, "fm8_top2", k8_experts(seed), ["routing=top2", f"n={N}"], 4.4 * N / 500)]  # = exp 1's
     for clusters in ((2,), (2, 6), (2, 6, 4, 5)):
         run = "ddpm_" + "_".join(map(str, clusters))
-        jobs.append(k8_evaluation(seed, run, k8_experts(seed, clusters), ["routing=top2", f"n={N}"], 6 * N / 500))
+        jobs.append(k8_evaluation(seed, run, k8_experts(seed, clusters), ["routing=top2", f"n={N}"], 4.4 * N / 500))
     exp6 = table_job(f"tables/exp6_s{seed}", ["experiments/k8_tables.py", "ddpm_fm_ratio", str(seed)], jobs)
     # experiment 2's table reads the results exp 6's table keeps (experiments/ddpm_fm_ratio): after it, not beside it
     exp2 = table_job(f"tables/exp2_s{seed}", ["experiments/k8_tables.py", "hetero_vs_homo", str(seed)], jobs + [exp6])
@@ -104,11 +105,11 @@ def exp35_jobs(seed):
     linear, linear_path = expert(seed, 2, "ddpm", "linear")
     out = f"runs/issue6/threshold_s{seed}"
     common = [PY, "-m", "hddm.evaluate", "ensemble=mnist_k8", "ensemble.router=null", "prompts=[a handwritten digit three]",
-              f"n={NTHRESHOLD}", "steps=50", "cfg_scale=3", "metrics=[domain_fid,clip,diversity]",
+              f"n={NTHRESHOLD}", STEPS, "cfg_scale=3", "metrics=[domain_fid,clip,diversity]",
               "metrics.domain_fid.reference_labels=[3]", "metrics.diversity.prompts=5",
               "metrics.diversity.images_per_prompt=10", "trainer.enable_progress_bar=false"]
     sweep = common[:3] + ["-m", *common[3:], "routing=threshold"]  # Hydra takes -m only before the overrides
-    minutes = 0.75 * NTHRESHOLD / 100  # per evaluation
+    minutes = 0.45 * NTHRESHOLD / 100  # per evaluation
     subdir = "${routing.order}_tau${routing.tau}_${conversion.mode}"
 
     def sweep_job(name, members, taus, *extra, runs=1):

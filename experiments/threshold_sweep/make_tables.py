@@ -78,7 +78,10 @@ def write(experiment, rows, extra_runs=(), note=""):
         keep_run(ROOT / sweep / name, here / f"results_s{SEED}" / f"{sweep}__{name}")
     table = HEAD + "".join(line(sweep, results) for sweep, _, results in rows)
     experts = sorted({f"{e['path']} ({e['objective']}, {e['schedule']})" for _, _, r in rows for e in r["experts"]})
-    table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", 50 steps, CFG 3. "
+    steps = sorted({r["sampler"]["steps"] for _, _, r in rows})
+    cfg = sorted({r["sampler"]["cfg_scale"] for _, _, r in rows})
+    table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", "
+              f"{'/'.join(map(str, steps))} steps, CFG {'/'.join(f'{c:g}' for c in cfg)}. "
               f"Experts: {'; '.join(experts)}.\n") + note
     (here / f"table_s{SEED}.md").write_text(table)
     paste_table(here / "README.md", f"s{SEED}", table)

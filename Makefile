@@ -67,7 +67,7 @@ eval-fid: venv
 	    'metrics=[fid,domain_fid,clip]' n=$(EVAL_N) steps=50 cfg_scale=3 metrics.fid.reference_max_items=$(EVAL_REF) \
 	    hydra.run.dir=runs/eval/demo_top2_n$(EVAL_N)
 
-# Issue 6's experiments 1-6 on both training seeds: one pool of 2 single-core jobs (experiments/issue6.py; ~3.3 h here).
+# Issue 6's experiments 1-6 on both training seeds: one pool of 2 single-core jobs (experiments/issue6.py; ~2 h here).
 experiments: venv
 	$(PY) experiments/issue6.py
 

@@ -17,7 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, seeds_table  # noqa: E402
+from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, sampler_setting, seeds_table  # noqa: E402
 
 EXPERIMENT, SEED = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "0"
 RATIO = [("fm8_top2", "0 DDPM (homogeneous)", "12.45 FID, 0.617 LPIPS"), ("ddpm_2", "1 DDPM: {2}", ""),
@@ -54,7 +54,7 @@ def same_weights(results, weights):
 
 def table_of(source, runs, seed):
     """Rows of the runs under RUNS (kept under experiments/ first), or of their kept results when not re-run here."""
-    kept, rows, weights, sampler = Path("experiments") / source / f"results_s{seed}", [], {}, {}
+    kept, rows, weights, kept_results = Path("experiments") / source / f"results_s{seed}", [], {}, []
     for name, label, paper in runs:
         if (RUNS / name / "results.json").is_file():
             keep_run(RUNS / name, kept / name)
@@ -62,13 +62,13 @@ def table_of(source, runs, seed):
             results = json.loads((kept / name / "results.json").read_text())
             same_weights(results, weights)
             rows.append(row_of(results, label, paper))
-            sampler = sampler or results["sampler"]
+            kept_results.append(results)
     text = ("| ensemble | paper | domain FID (mnist-cnn) ↓ | prompt adherence ↑ | diversity dssim_standin ↑ (mean ± std over prompts) "
             "| DDPM share of steps | n | expert evaluations | s |\n|---|---|---|---|---|---|---|---|---|\n")
     text += "".join(f"| {r['label']} | {r['paper']} | {r['fid']:.1f} | {r['adherence']:.3f} | {r['diversity']:.4f} ± {r['spread']:.3f} "
                     f"| {r['ddpm']} | {r['n']} | {r['evaluations']} | {r['seconds']:.0f} |\n" for r in rows)
-    text += (f"\nTraining seed {seed}, sampling seed 0, {sampler.get('solver', '?').capitalize()} {sampler.get('steps')}, "
-             f"CFG {sampler.get('cfg_scale', 0):g}, router kmeans8 (seed 0); "
+    text += (f"\nTraining seed {seed}, sampling seed 0, {sampler_setting(kept_results, 'solver').capitalize()} "
+             f"{sampler_setting(kept_results, 'steps')}, CFG {sampler_setting(kept_results, 'cfg_scale')}, router kmeans8 (seed 0); "
              f"{source}/results_s{seed}/<run>/results.json holds every setting and hash.\n")
     return rows, text
 

@@ -24,6 +24,11 @@ def headline(results: dict) -> dict:
             "diversity": metric(results, "diversity")[0]}
 
 
+def sampler_setting(results: list, key: str) -> str:
+    """One sampler setting (solver, steps, cfg_scale) over a table's results: '25', or '25/50' when rows differ."""
+    return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted({r["sampler"][key] for r in results}))
+
+
 def keep_run(run_dir: Path, kept_dir: Path) -> None:
     kept_dir.mkdir(parents=True, exist_ok=True)
     for name in KEPT:

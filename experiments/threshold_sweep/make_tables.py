@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/tables.py
-from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, seeds_table  # noqa: E402
+from tables import HEADLINE, SEEDS, headline, keep_run, metric, paste_table, sampler_setting, seeds_table  # noqa: E402
 
 SEED = sys.argv[1] if len(sys.argv) > 1 else "0"
 EXPERIMENTS = ("threshold_sweep", "ordering", "conversion")
@@ -78,10 +78,9 @@ def write(experiment, rows, extra_runs=(), note=""):
         keep_run(ROOT / sweep / name, here / f"results_s{SEED}" / f"{sweep}__{name}")
     table = HEAD + "".join(line(sweep, results) for sweep, _, results in rows)
     experts = sorted({f"{e['path']} ({e['objective']}, {e['schedule']})" for _, _, r in rows for e in r["experts"]})
-    steps = sorted({r["sampler"]["steps"] for _, _, r in rows})
-    cfg = sorted({r["sampler"]["cfg_scale"] for _, _, r in rows})
+    results = [r for _, _, r in rows]
     table += (f"\nTraining seed {SEED}, sampling seed 0, prompt \"a handwritten digit three\", "
-              f"{'/'.join(map(str, steps))} steps, CFG {'/'.join(f'{c:g}' for c in cfg)}. "
+              f"{sampler_setting(results, 'steps')} steps, CFG {sampler_setting(results, 'cfg_scale')}. "
               f"Experts: {'; '.join(experts)}.\n") + note
     (here / f"table_s{SEED}.md").write_text(table)
     paste_table(here / "README.md", f"s{SEED}", table)

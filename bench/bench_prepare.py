@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from hddm.data.clustering import kmeans, nearest, normalize_rows  # noqa: E402
 from hddm.data.image_captions import decode  # noqa: E402
-from hddm.lit.data import mnist_pool  # noqa: E402
+from hddm.data.embedded import mnist_pool  # noqa: E402
 from hddm.data.features import DigitCNNFeatures, PixelFeatures  # noqa: E402
 from hddm.models.digit_cnn import DigitCNNRecipe, train_digit_cnn  # noqa: E402
 from hddm.prepare_config import FeaturesConfig  # noqa: E402

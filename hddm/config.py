@@ -9,6 +9,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from hddm.data.embedded import EMBEDDED
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
@@ -41,7 +42,7 @@ class TextConfig:
 
 @dataclass
 class DataConfig:
-    name: str = MISSING  # mnist | latents
+    name: str = MISSING  # mnist | styled_digits | latents
     space: str = "pixel"  # pixel | latent
     channels: int = 1
     image_size: int = 28
@@ -53,6 +54,9 @@ class DataConfig:
     num_workers: int = 0
     val_fraction: float = 0.02
     val_max_items: int = 512
+    domains: Optional[list[str]] = None  # styled_digits: the domains rendered (None: the eight of hddm.data.styled_digits)
+    render_seed: int = 0  # styled_digits: domain assignment, colour jitter and which captions name the domain
+    domain_caption_share: float = 0.5  # styled_digits: share of captions that also name the domain
 
 
 @dataclass
@@ -197,7 +201,8 @@ class SampleRunConfig:
     moe: MoEInferenceConfig = field(default_factory=MoEInferenceConfig)
     vae: LatentDecoderConfig = field(default_factory=LatentDecoderConfig)
     prompt: Optional[str] = None  # one prompt for all n samples ...
-    prompts: Optional[list[str]] = None  # ... or a list, cycled over the n samples
+    prompts: Optional[list[str]] = None  # ... or a list, cycled over the n samples ...
+    prompts_file: Optional[str] = None  # ... or a text file with one prompt per line, cycled likewise
     n: int = 16
     steps: int = 75
     solver: str = "euler"
@@ -207,6 +212,7 @@ class SampleRunConfig:
     device: str = "auto"
     offload: bool = False
     cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
+    grid_columns: int = 8  # images per row of grid.png (e.g. the number of prompts, so each column is one prompt)
 
 
 @dataclass
@@ -233,18 +239,24 @@ class DiversityMetricConfig:
 
 
 @dataclass
+class PrecisionRecallConfig:  # k-NN precision/recall (Kynkaanniemi et al. 2019) on the domain-FID classifier's features
+    k: int = 3
+    reference_split: str = "test"
+
+
+@dataclass
 class MetricsConfig:  # a metric runs when its entry is set (metrics=[fid,clip,diversity] selects conf/metrics/*)
     fid: Optional[ReferenceMetricConfig] = None
     domain_fid: Optional[ReferenceMetricConfig] = None
     clip: Optional[ClipMetricConfig] = None
     diversity: Optional[DiversityMetricConfig] = None
+    precision_recall: Optional[PrecisionRecallConfig] = None
 
 
 @dataclass
 class EvaluateConfig(SampleRunConfig):
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    n: int = 1000  # samples for fid / domain_fid / clip (diversity draws its own P x M)
-    prompts_file: Optional[str] = None  # one prompt per line (real scale); MNIST defaults to the ten digits
+    n: int = 1000  # samples for fid / domain_fid / clip (diversity draws its own P x M); no prompt: the ten digits
     trainer: dict[str, Any] = field(default_factory=dict)  # lightning.Trainer arguments (devices, strategy)
     grid_size: int = 64  # samples in grid.png
 
@@ -280,7 +292,7 @@ def to_typed(cfg: DictConfig):
 def check_data(data: DataConfig) -> None:
     if data.space not in ("pixel", "latent"):
         raise HddmError(f"data.space must be 'pixel' or 'latent', not {data.space!r}")
-    if data.name != "mnist" and not data.shard_dir:
+    if data.name not in EMBEDDED and not data.shard_dir:
         raise HddmError(f"data={data.name} reads cached shards: set data.shard_dir=/path/to/shards")
 
 

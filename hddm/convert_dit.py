@@ -25,26 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from hddm import __version__
-from hddm.bundles import MANIFEST, WEIGHTS, load_bundle, save_bundle
+from hddm.bundles import MANIFEST, WEIGHTS, save_bundle
 from hddm.errors import HddmError
 from hddm.io import sha256_file
+from hddm.inits import INIT_FORMAT, describe, listing
 from hddm.jobs import run_cli
 from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder, get_dit_size
 
-INIT_FORMAT = "hddm.init/1"
 REFERENCE_TIMESTEP = 500
 FREQUENCY_SIZE = 256  # sinusoidal features fed to the timestep MLP, in DiT and in hddm alike
 BLOCK_TRANSFERS = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
-LISTED = 6  # offending keys an error message names before "(+N more)", to stay one readable line
-
-
-def listing(items: list[str]) -> str:
-    shown = ", ".join(items[:LISTED])
-    return f"[{shown}{f', ... (+{len(items) - LISTED} more)' if len(items) > LISTED else ''}]"
-
-
-def describe(size: dict) -> str:
-    return f"hidden {size['hidden_size']}, depth {size['depth']}, {size['num_heads']} heads, patch {size['patch_size']}"
 
 
 def transferred_keys(depth: int) -> list[str]:
@@ -234,43 +224,6 @@ def init_manifest(source_path: str | Path, model_name: str, size: DiTConfig, in_
 
 def save_init(directory: str | Path, state_dict: dict[str, torch.Tensor], manifest: dict) -> Path:
     return save_bundle(directory, state_dict, manifest, INIT_FORMAT)
-
-
-def load_init(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state_dict, manifest) of a converted init, after checking its format and the weights' sha256."""
-    return load_bundle(directory, INIT_FORMAT)
-
-
-def check_init_fits(model: DiT, manifest: dict, directory: Path) -> None:
-    init_size = manifest.get("model", {})
-    if {key: init_size.get(key) for key in asdict(model.size)} != asdict(model.size):
-        raise HddmError(f"{directory} was converted for model {init_size.get('name')!r}, but this model has "
-                        f"{describe(asdict(model.size))}: set model={init_size.get('name')} or convert again with this size")
-    if manifest.get("in_channels") != model.in_channels:
-        raise HddmError(f"{directory} was converted for {manifest.get('in_channels')} input channels, but the data has "
-                        f"{model.in_channels}: use matching data or convert again with in_channels={model.in_channels}")
-    text_dim = model.y_embedder.fc1.in_features
-    if manifest.get("text_dim") != text_dim:
-        raise HddmError(f"{directory} was converted for text_dim {manifest.get('text_dim')}, but the text encoder gives "
-                        f"{text_dim}: choose a matching text encoder or convert again with text_dim={text_dim}")
-
-
-def apply_init(model: DiT, directory: str | Path) -> dict:
-    """Load a converted init into model in place and return its manifest; a one-line HddmError on any mismatch.
-
-    The image size is not checked: no weight depends on it (hddm computes positional embeddings for its own size).
-    """
-    directory = Path(directory)
-    state, manifest = load_init(directory)
-    check_init_fits(model, manifest, directory)
-    wanted = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    found = {key: tuple(value.shape) for key, value in state.items()}
-    differing = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
-    if differing:
-        raise HddmError(f"{directory} does not fit this model ({listing(differing)} differ in name or shape): "
-                        f"convert again with this model's settings")
-    model.load_state_dict(state)
-    return manifest
 
 
 def config_int(cfg: DictConfig, key: str, minimum: int) -> int:

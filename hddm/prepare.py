@@ -27,6 +27,7 @@ from safetensors import safe_open
 from hddm.data import mnist
 from hddm.data.caches import ShardedCache, ShardStatus
 from hddm.data.cluster_report import cluster_rows, markdown_table, overall_purity, sample_grid
+from hddm.data.embedded import EMBEDDED, pool_of
 from hddm.data.clustering import HierarchicalKMeans, fit_hierarchical_kmeans, order_by_size
 from hddm.data.features import DTYPES, build_extractor, extract_shard, extractor_id, features_cache, first_line
 from hddm.data.image_captions import ArraySource, ImageSource, open_folder_source
@@ -48,29 +49,35 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return ("bfloat16" if device.type == "cuda" else "float32") if precision == "auto" else precision
 
 
+AUTO_EXTRACTORS = {"mnist": "mnist_cnn", "styled_digits": "colour_quantiles"}  # anything else: the paper's DINOv2
+
+
 def extractor_name(cfg: PrepareConfig) -> str:
-    """'auto' picks the paper's DINOv2 at real scale and the offline digit CNN for the embedded MNIST."""
+    """'auto' picks the paper's DINOv2 at real scale, the digit CNN for MNIST and label-free pooled pixels for
+    styled digits (no label-trained network may shape clusters that are meant to be visual domains)."""
     if cfg.features.name != "auto":
         return cfg.features.name
-    return "mnist_cnn" if cfg.data.name == "mnist" else "dinov2"
+    return AUTO_EXTRACTORS.get(cfg.data.name, "dinov2")
 
 
-def mnist_pool(cache_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The embedded pool exactly as hddm.lit.data.mnist_pool builds it ('trainval' = train 50k then val 10k),
-    without importing Lightning (seconds per run); the training checks the pool's hash, so a drift is caught."""
-    parts = [mnist.load_split(cache_dir, s) for s in (("train", "val") if split == "trainval" else (split,))]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+def cluster_metric(cfg: PrepareConfig) -> str:
+    if cfg.cluster.metric != "auto":
+        return cfg.cluster.metric
+    return "cosine" if extractor_name(cfg) in ("dinov2", "mnist_cnn") else "euclidean"
 
 
-def open_source(cfg: PrepareConfig) -> tuple[ImageSource, str]:
-    """(source, data hash recorded in the assignment file)."""
-    if cfg.data.name == "mnist":
-        images, labels = mnist_pool(cfg.data.cache_dir, cfg.data.split)
-        images, labels = images[:cfg.limit], labels[:cfg.limit]
+def open_source(cfg: PrepareConfig) -> tuple[ImageSource, str, dict[str, np.ndarray]]:
+    """(source, data hash recorded in the assignment file, metric-only labels by name for the cluster report).
+
+    Labels never enter the source: the features stage sees pixels only."""
+    if cfg.data.name in EMBEDDED:
+        pool = pool_of(cfg.data)
+        images = pool.images[:cfg.limit]
         data_hash = mnist.split_hash(images)  # what ExpertDataModule checks the assignment file against
-        return ArraySource(images, labels, data_hash[:16], cfg.source.shard_size), data_hash
+        labels = {name: values[:cfg.limit] for name, values in pool.labels.items()}
+        return ArraySource(images, None, data_hash[:16], cfg.source.shard_size), data_hash, labels
     source = open_folder_source(cfg.source.path, cfg.source.image_size, cfg.source.shard_size, cfg.limit, cfg.source.decode_workers)
-    return source, source.fingerprint
+    return source, source.fingerprint, {}
 
 
 def job_shards(cfg: PrepareConfig, names: list[str]) -> list[str]:
@@ -160,14 +167,9 @@ def fit_sample(cache: ShardedCache, names: list[str], cfg: PrepareConfig) -> np.
     return np.concatenate(parts)
 
 
-def assign_all(cache: ShardedCache, names: list[str], model: HierarchicalKMeans) -> tuple[np.ndarray, np.ndarray | None]:
-    """(coarse cluster, label or None) of every item, shard by shard (features never all in memory)."""
-    assignments, labels = [], []
-    for name in names:
-        tensors = cache.read(name)
-        assignments.append(model.assign(tensors["features"].float().numpy()))
-        labels.append(tensors["labels"].numpy() if "labels" in tensors else None)
-    return np.concatenate(assignments), (np.concatenate(labels) if labels[0] is not None else None)
+def assign_all(cache: ShardedCache, names: list[str], model: HierarchicalKMeans) -> np.ndarray:
+    """The coarse cluster of every item, shard by shard (features never all in memory)."""
+    return np.concatenate([model.assign(cache.read(name)["features"].float().numpy()) for name in names])
 
 
 def shard_keys(cache: ShardedCache, name: str) -> list[str]:
@@ -193,7 +195,8 @@ def grid_images(cache: ShardedCache, source: ImageSource, names: list[str], assi
     return [[loaded[int(row)] for row in rows if int(row) in loaded] for rows in picks]
 
 
-def cluster_stage(cfg: PrepareConfig, source: ImageSource, data_hash: str, precision: str, run_dir: Path) -> dict:
+def cluster_stage(cfg: PrepareConfig, source: ImageSource, data_hash: str, labels: dict[str, np.ndarray], precision: str,
+                  run_dir: Path) -> dict:
     names = source.shard_names()
     features = open_features_cache(cfg, source, precision)
     check_complete(features, names, "features")
@@ -201,10 +204,10 @@ def cluster_stage(cfg: PrepareConfig, source: ImageSource, data_hash: str, preci
         check_aligned(features, open_latents_cache(cfg, source, precision), names)
 
     started = time.time()
-    model = fit_hierarchical_kmeans(fit_sample(features, names, cfg), cfg.cluster.k, cfg.cluster.fine_k, cfg.cluster.metric,
+    model = fit_hierarchical_kmeans(fit_sample(features, names, cfg), cfg.cluster.k, cfg.cluster.fine_k, cluster_metric(cfg),
                                     cfg.cluster.seed, cfg.cluster.algorithm, cfg.cluster.max_iter)
     fit_seconds = time.time() - started
-    assignment, labels = assign_all(features, names, model)
+    assignment = assign_all(features, names, model)
     order = order_by_size(assignment, cfg.cluster.k)
     model, assignment = model.relabeled(order), np.argsort(order)[assignment]
     partition = Partition(
@@ -225,24 +228,25 @@ def command_line() -> str:
 
 
 def write_report(cfg, source, features, names, assignment, labels, model, path, run_dir, seconds) -> dict:
-    rows = cluster_rows(assignment, cfg.cluster.k, labels)
+    """labels: metric-only label sets by name (may be empty); the table lists the first one's classes."""
+    rows = cluster_rows(assignment, cfg.cluster.k, next(iter(labels.values()), None))
     table = markdown_table(rows)
     run_dir.mkdir(parents=True, exist_ok=True)
     grid = sample_grid(grid_images(features, source, names, assignment, cfg), rows, run_dir / "clusters.png")
     summary = {
         "command": command_line(), "dataset": cfg.data.name, "split": cfg.data.split, "items": int(len(assignment)),
-        "k": cfg.cluster.k, "fine_k": int(len(model.fine_centroids)), "metric": cfg.cluster.metric,
+        "k": cfg.cluster.k, "fine_k": int(len(model.fine_centroids)), "metric": cluster_metric(cfg),
         "features": features.key["extractor"], "features_cache": str(features.folder), "clusters": rows,
-        "overall_purity": overall_purity(assignment, cfg.cluster.k, labels) if labels is not None else None,
+        "purity": {name: overall_purity(assignment, cfg.cluster.k, values) for name, values in labels.items()},
         "partition": str(path), "partition_sha256": sha256_file(path), "seconds": seconds, "grid": str(grid),
     }
     write_json(run_dir / "clusters.json", summary)
-    purity = f"\n\nOverall purity (against the labels): {summary['overall_purity']:.1%}" if labels is not None else ""
+    purity = "".join(f"\n\nOverall purity against the {name} labels: {value:.1%}" for name, value in summary["purity"].items())
     (run_dir / "clusters.md").write_text(
         f"# {cfg.data.name}: {cfg.cluster.k} clusters\n\n`{summary['command']}`\n\nfeatures: `{summary['features']}`, "
-        f"{summary['fine_k']} fine groups -> {cfg.cluster.k} clusters, {cfg.cluster.metric} distance, "
+        f"{summary['fine_k']} fine groups -> {cfg.cluster.k} clusters, {cluster_metric(cfg)} distance, "
         f"{summary['items']} items\n\n{table}{purity}\n")
-    data_args = f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} " if cfg.data.space == "latent" else ""
+    data_args = f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} " if cfg.data.space == "latent" else f"data={cfg.data.name} "
     default_path = Path(cfg.data.cache_dir).expanduser() / "partitions" / f"{cfg.data.name}_kmeans{cfg.cluster.k}.safetensors"
     data_args += "" if path == default_path else f"partition.path={path} "
     print(f"{table}{purity}\nhddm: assignment file {path}\n  report: {run_dir / 'clusters.md'}, {run_dir / 'clusters.json'}, {grid}\n"
@@ -255,7 +259,7 @@ def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg = validate_prepare_config(dict_cfg)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
-    source, data_hash = open_source(cfg)
+    source, data_hash, labels = open_source(cfg)
     result: dict = {"shards": len(source.shard_names())}
     if "features" in cfg.stages:
         features_stage(cfg, source, device, precision)
@@ -268,7 +272,7 @@ def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
         if cfg.num_shards > 1:
             print("hddm: cluster: skipped in per-shard jobs; once every shard is done run it once with stages=[cluster]", flush=True)
         else:
-            result.update(cluster_stage(cfg, source, data_hash, precision, run_dir))
+            result.update(cluster_stage(cfg, source, data_hash, labels, precision, run_dir))
     return result
 
 

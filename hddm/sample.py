@@ -32,6 +32,7 @@ from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
 from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
+from hddm.metrics.styled import styled_adherence
 from hddm.models.moe_accounting import CapacityMeter, set_moe_inference
 from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing, needs_router
@@ -46,12 +47,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def chosen_prompts(cfg: SampleRunConfig) -> list[str]:
-    if cfg.prompt is not None and cfg.prompts:
-        raise HddmError("give either prompt=... or prompts=[...], not both")
-    prompts = [cfg.prompt] if cfg.prompt is not None else list(cfg.prompts or [])
+def prompts_from_file(path: str) -> list[str]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise HddmError(f"prompts_file {file} not found: give a text file with one prompt per line")
+    prompts = [line.strip() for line in file.read_text().splitlines() if line.strip()]
     if not prompts:
-        raise HddmError('no prompt: add prompt="a handwritten digit seven" (or prompts=[...])')
+        raise HddmError(f"prompts_file {file} holds no prompt: write one prompt per line")
+    return prompts
+
+
+def given_prompts(cfg: SampleRunConfig) -> list[str]:
+    """The prompts of prompt=, prompts=[...] or prompts_file= (one of them), as given."""
+    if sum([cfg.prompt is not None, bool(cfg.prompts), cfg.prompts_file is not None]) > 1:
+        raise HddmError("give one of prompt=..., prompts=[...] or prompts_file=..., not several")
+    if cfg.prompts_file is not None:
+        return prompts_from_file(cfg.prompts_file)
+    return [cfg.prompt] if cfg.prompt is not None else list(cfg.prompts or [])
+
+
+def chosen_prompts(cfg: SampleRunConfig) -> list[str]:
+    prompts = given_prompts(cfg)
+    if not prompts:
+        raise HddmError('no prompt: add prompt="a handwritten digit seven" (or prompts=[...], or prompts_file=...)')
     return [prompts[i % len(prompts)] for i in range(cfg.n)]
 
 
@@ -144,7 +162,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         images = torch.cat([decoder(chunk).cpu() for chunk in images.split(cfg.batch_size)])
     grid = run_dir / "grid.png" if images.shape[1] in (1, 3) else None  # latents without vae.pretrained: no picture
     if grid:
-        save_image((images.clamp(-1, 1) + 1) / 2, grid, nrow=min(8, cfg.n))
+        save_image((images.clamp(-1, 1) + 1) / 2, grid, nrow=min(cfg.grid_columns, cfg.n))
     record = {
         "settings": asdict(cfg), "prompts": sorted(set(prompts), key=prompts.index), "n": cfg.n,
         "experts": [{"path": p, "cluster": e.manifest["cluster"], "objective": e.manifest["objective"],
@@ -160,6 +178,8 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         record["c_infer"] = capacity
     if data["name"] == "mnist":
         record["metrics"] = {"prompt_adherence": mnist_prompt_adherence(images, prompts, cfg.cache_dir)}
+    elif data["name"] == "styled_digits":
+        record["metrics"] = {"prompt_adherence": styled_adherence(images, prompts)}
     write_json(run_dir / "record.json", record)
     print(f"hddm: {cfg.n} samples from {len(experts)} experts ({cfg.routing.strategy}, {cfg.conversion.mode}) in {seconds:.1f} s"
           f"\n  grid:   {grid or 'none (latents: set vae.pretrained=<VAE> to decode them)'}\n  record: {run_dir / 'record.json'}\n  usage:  {record['usage']['share_of_steps']}"

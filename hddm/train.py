@@ -20,7 +20,7 @@ from torchvision.utils import save_image
 from hddm import __version__
 from hddm.bundles import Expert, save_expert_bundle
 from hddm.config import TrainConfig, register_configs, validate_train_config
-from hddm.convert_dit import apply_init
+from hddm.inits import apply_init
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.errors import HddmError

@@ -9,9 +9,9 @@ import torch
 
 from conftest import REPO, run_cli
 from hddm.convert_dit import (
-    REFERENCE_TIMESTEP, apply_init, convert_dit_state_dict, init_manifest, load_dit_checkpoint, load_init, save_init,
-    transferred_keys,
+    REFERENCE_TIMESTEP, convert_dit_state_dict, init_manifest, load_dit_checkpoint, save_init, transferred_keys,
 )
+from hddm.inits import apply_init, load_init
 from hddm.errors import HddmError
 from hddm.models.dit import DIT_SIZES, DiT, DiTConfig, sincos_2d
 from hddm.models.reference_dit import ReferenceDiT, dit_pos_embed

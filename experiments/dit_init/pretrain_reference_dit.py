@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hddm.lit.data import mnist_pool
+from hddm.data.embedded import mnist_pool
 from hddm.models.dit import get_dit_size
 from hddm.models.reference_dit import ReferenceDiT
 

@@ -25,9 +25,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from hddm.config import register_configs, validate_train_config
-from hddm.convert_dit import apply_init
+from hddm.inits import apply_init
 from hddm.models.reference_dit import ReferenceDiT
-from hddm.lit.data import ExpertDataModule, mnist_pool
+from hddm.data.embedded import mnist_pool
+from hddm.lit.data import ExpertDataModule
 from hddm.lit.expert import T_BINS, ExpertModule
 from hddm.models.dit import get_dit_size
 from hddm.models.reference_dit import ReferenceDiT

@@ -7,6 +7,10 @@
   project trained on MNIST train labels (shipped for the default recipe, `cnn_steps=1500`). Its clusters follow
   digit identity by construction.
 * "pixels": the raw pixels in [-1, 1], flattened; a label-free baseline.
+* "colour_quantiles" (styled digits): per channel, the 5/25/50/75/95 % quantiles of the pixel values in [-1, 1] of
+  the image's top and bottom halves (30-d for RGB). Label-free and without a network; it describes the global
+  appearance (card and ink colours, a vertical gradient, grain) and not the digit's shape, as DINOv2's [CLS]
+  token does for real images. Compared with the euclidean metric: these are not directions.
 
 All take uint8 images [B, C, H, W] and return float32 [B, D].
 """
@@ -45,6 +49,18 @@ class PixelFeatures:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return images.flatten(1).float() / 127.5 - 1.0
+
+
+class ColourQuantiles:
+    QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+    extractor_id = "colour-quantiles/5q/2halves"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        pixels, half = images.float() / 127.5 - 1.0, images.shape[-2] // 2
+        q = torch.tensor(self.QUANTILES)
+        parts = [torch.quantile(part.flatten(2), q, dim=2).permute(1, 2, 0).flatten(1)
+                 for part in (pixels[..., :half, :], pixels[..., half:, :])]
+        return torch.cat(parts, 1)
 
 
 class DigitCNNFeatures:
@@ -126,13 +142,15 @@ def extractor_id(name: str, cfg, cache_dir: str) -> str:
         return DigitCNNFeatures.id_of(cached_digit_cnn(cache_dir, DigitCNNRecipe(steps=cfg.cnn_steps))[1]["sha256"])
     if name == "dinov2":
         return dinov2_id(cfg.model, cfg.weights, cfg.input_size, dict(cfg.model_kwargs))
-    return "pixels"
+    return ColourQuantiles.extractor_id if name == "colour_quantiles" else PixelFeatures().extractor_id
 
 
 def build_extractor(name: str, cfg, cache_dir: str, device: torch.device, precision: str):
-    """name: dinov2 | mnist_cnn | pixels; cfg: the `features` config node."""
+    """name: dinov2 | mnist_cnn | pixels | colour_quantiles; cfg: the `features` config node."""
     if name == "pixels":
         return PixelFeatures()
+    if name == "colour_quantiles":
+        return ColourQuantiles()
     if name == "mnist_cnn":
         from hddm.models.digit_cnn import DigitCNNRecipe, cached_digit_cnn
 
@@ -140,7 +158,7 @@ def build_extractor(name: str, cfg, cache_dir: str, device: torch.device, precis
         return DigitCNNFeatures(model, manifest["sha256"], device)
     if name == "dinov2":
         return DINOv2Features(cfg.model, cfg.weights, cfg.input_size, dict(cfg.model_kwargs), device, precision)
-    raise HddmError(f"unknown feature extractor {name!r}: choose features.name=dinov2, mnist_cnn or pixels")
+    raise HddmError(f"unknown feature extractor {name!r}: choose features.name=dinov2, mnist_cnn, pixels or colour_quantiles")
 
 
 def extract_shard(extractor: Callable, source: ImageSource, index: int, batch_size: int, dtype: torch.dtype):

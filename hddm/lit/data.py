@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from hddm.config import DataConfig, PartitionConfig, TextConfig
-from hddm.data import mnist
 from hddm.data.datasets import CaptionTableDataset, LatentShardDataset
+from hddm.data.embedded import EMBEDDED, PixelPool, pool_of
 from hddm.data.partition import Partition, label_rule_partition, load_partition, save_partition
 from hddm.data.sampler import StepSeededSampler
 from hddm.data.text_cache import cached_prompt_embeddings
@@ -33,12 +33,6 @@ def prompt_embeddings(prompts: list[str], text: TextConfig, cache_dir: str):
     return cached_prompt_embeddings(prompts, text_encoder_id(text), make, cache_dir)
 
 
-def mnist_pool(cache_dir: str, split: str):
-    """Images and labels of the embedded pool: 'trainval' joins the 50k train and 10k val images (60k)."""
-    parts = [mnist.load_split(cache_dir, s) for s in (("train", "val") if split == "trainval" else (split,))]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
 class ExpertDataModule(L.LightningDataModule):
     """The items of one cluster (an expert), or of all clusters labelled by cluster id (cluster=None: the router)."""
 
@@ -50,15 +44,15 @@ class ExpertDataModule(L.LightningDataModule):
         self.labels: np.ndarray | None = None  # of the cluster's training items, where the data has labels
 
     def prepare_data(self):
-        if self.data_cfg.name == "mnist":
-            images, labels = mnist_pool(self.data_cfg.cache_dir, self.data_cfg.split)
-            path = self.partition_cfg.path
-            if self.partition_cfg.method == "label_mod_k":
-                try:
-                    load_partition(path)
-                except HddmError:  # missing or unreadable: the deterministic rule rebuilds it
-                    save_partition(path, label_rule_partition(
-                        labels, self.partition_cfg.num_clusters, "mnist", self.data_cfg.split, mnist.split_hash(images)))
+        if self.data_cfg.name in EMBEDDED and self.partition_cfg.method == "label_mod_k":
+            path, pool = self.partition_cfg.path, pool_of(self.data_cfg)
+            try:
+                current = load_partition(path).data_hash == pool.data_hash
+            except HddmError:
+                current = False
+            if not current:  # missing, unreadable or of other data: the deterministic rule rebuilds it from the digits
+                save_partition(path, label_rule_partition(
+                    pool.labels["digit"], self.partition_cfg.num_clusters, self.data_cfg.name, self.data_cfg.split, pool.data_hash))
 
     def partition(self) -> Partition:
         partition = load_partition(self.partition_cfg.path)
@@ -80,8 +74,8 @@ class ExpertDataModule(L.LightningDataModule):
             members, clusters = np.arange(len(partition.assignment)), partition.assignment
         else:
             members, clusters = partition.indices(self.cluster), None
-        if self.data_cfg.name == "mnist":
-            dataset = self._mnist_dataset(partition, members, clusters)
+        if self.data_cfg.name in EMBEDDED:
+            dataset = self._pool_dataset(pool_of(self.data_cfg), partition, members, clusters)
         else:
             dataset = LatentShardDataset(self.data_cfg.shard_dir, members, self.data_cfg.scale_factor, clusters)
         # A fixed slice of the cluster is held out for validation loss; positions are into `dataset`.
@@ -91,16 +85,14 @@ class ExpertDataModule(L.LightningDataModule):
         if self.labels is not None:
             self.labels = self.labels[order[n_val:]]
 
-    def _mnist_dataset(self, partition: Partition, members: np.ndarray, clusters) -> CaptionTableDataset:
-        images, labels = mnist_pool(self.data_cfg.cache_dir, self.data_cfg.split)
-        if partition.data_hash != mnist.split_hash(images) or len(partition.assignment) != len(images):
-            raise HddmError(f"{self.partition_cfg.path} indexes other data than MNIST {self.data_cfg.split}: rebuild it with hddm.prepare")
-        prompts = [p for digit in range(10) for p in mnist.digit_prompts(digit)]
-        per_digit = len(prompts) // 10
-        tokens, mask = prompt_embeddings(prompts, self.text_cfg, self.data_cfg.cache_dir)
-        caption = torch.from_numpy(labels[members] * per_digit + members % per_digit)
-        self.labels = labels[members]
-        return CaptionTableDataset(torch.from_numpy(images[members])[:, None], caption, tokens, mask, clusters)
+    def _pool_dataset(self, pool: PixelPool, partition: Partition, members: np.ndarray, clusters) -> CaptionTableDataset:
+        if partition.data_hash != pool.data_hash or len(partition.assignment) != len(pool.images):
+            raise HddmError(f"{self.partition_cfg.path} indexes other data than {self.data_cfg.name} {self.data_cfg.split}: "
+                            f"rebuild it with python -m hddm.prepare data={self.data_cfg.name}")
+        tokens, mask = prompt_embeddings(pool.prompts, self.text_cfg, self.data_cfg.cache_dir)
+        self.labels = pool.labels["digit"][members]
+        return CaptionTableDataset(torch.from_numpy(pool.images[members]), torch.from_numpy(pool.caption[members]), tokens,
+                                   mask, clusters)
 
     def train_dataloader(self):
         trainer = self.trainer

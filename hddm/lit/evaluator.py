@@ -23,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchvision.utils import save_image
 
 from hddm.config import EvaluateConfig, TextConfig
+from hddm.data.embedded import EMBEDDED
 from hddm.data.latents import VAEDecoder
 from hddm.errors import HddmError
 from hddm.lit.data import prompt_embeddings
@@ -30,17 +31,21 @@ from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import prompted_digit
 from hddm.metrics.clip_score import clip_implementation, make_clip_score
 from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
-from hddm.metrics.domain_fid import METRIC_NAME as DOMAIN_FID_NAME
-from hddm.metrics.domain_fid import DigitCNNFeatures, domain_fid_implementation, make_domain_fid
+from hddm.metrics.domain_fid import domain_fid_implementation, domain_fid_name, make_domain_fid
 from hddm.metrics.fid import METRIC_NAME as FID_NAME
 from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
+from hddm.metrics.precision_recall import precision_recall
 from hddm.metrics.reference_stats import folder_reference, load_reference, reference_images
+from hddm.metrics.styled import DIGIT_ADHERENCE, DOMAIN_ADHERENCE, styled_logits, wanted_labels
 from hddm.models.digit_cnn import cached_digit_cnn
+from hddm.models.digit_cnn import FEATURE_DIM
 from hddm.models.moe_accounting import CapacityMeter
+from hddm.models.styled_cnn import shipped_styled_cnn
 from hddm.routing.ensemble import UsageStats
-from hddm.sample import SOLVER_NAMES, build_field_factory, draw
+from hddm.sample import SOLVER_NAMES, build_field_factory, draw, given_prompts
 
 MAIN, DIVERSITY = "main", "diversity"
+FEATURES = "classifier_features"  # the generated images' metric-classifier features, for k-NN precision/recall
 
 
 class Batch(NamedTuple):
@@ -79,14 +84,9 @@ def first_manifest(experts: list[str]) -> dict:
 
 
 def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
-    if cfg.prompt is not None or cfg.prompts:
-        return [cfg.prompt] if cfg.prompt is not None else list(cfg.prompts)
-    if cfg.prompts_file:
-        path = Path(cfg.prompts_file).expanduser()
-        if not path.is_file():
-            raise HddmError(f"prompts_file {path} not found: give a text file with one prompt per line")
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if data_name == "mnist":
+    if prompts := given_prompts(cfg):
+        return prompts
+    if data_name in EMBEDDED:
         from hddm.data.mnist import DIGIT_WORDS
 
         return [f"a handwritten digit {word}" for word in DIGIT_WORDS]
@@ -112,6 +112,7 @@ class EnsembleEvaluator(L.LightningModule):
         self.batches = plan_batches(cfg.n, cfg.batch_size, len(self.group_prompts), self.per_prompt)
         self.implementations: dict = {}
         self.references: dict = {}
+        self.domain_fid_name = domain_fid_name(self.data["name"])
         self.metrics = MetricCollection(self.build_metrics(), compute_groups=False)
         self.counts = MetricCollection({MAIN: SumMetric(), DIVERSITY: SumMetric()}, compute_groups=False)
         self.distance = perceptual_distance(diversity.lpips_weights, diversity.lpips_net) if diversity else None
@@ -123,20 +124,42 @@ class EnsembleEvaluator(L.LightningModule):
 
     def build_metrics(self) -> dict:
         chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
-        if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity):
-            raise HddmError("no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity)")
+        styled = self.data["name"] == "styled_digits"
+        if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity or chosen.precision_recall):
+            raise HddmError("no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity, "
+                            "precision_recall)")
         if self.data["space"] == "latent" and not self.cfg.vae.pretrained:
             raise HddmError("this ensemble generates latents: set vae.pretrained=<the shards' VAE, a hub id or local "
                             "AutoencoderKL folder> to decode them for image metrics")
         if chosen.fid:
             metrics[FID_NAME] = make_fid()
             self.implementations[FID_NAME] = fid_implementation()
+        if chosen.domain_fid or chosen.precision_recall:
+            if self.data["name"] not in EMBEDDED:
+                raise HddmError("domain_fid and precision_recall read a project classifier of the embedded datasets: drop "
+                                "them from metrics=[...]")
         if chosen.domain_fid:
-            if not mnist:
-                raise HddmError("domain_fid (mnist-cnn) only applies to MNIST ensembles: drop it from metrics=[...]")
-            metrics[DOMAIN_FID_NAME] = make_domain_fid(self.cfg.cache_dir)
-            self.implementations[DOMAIN_FID_NAME] = domain_fid_implementation(metrics[DOMAIN_FID_NAME].inception)
-        if chosen.clip and mnist:  # no CLIP offline at the embedded scale: the digit classifier's adherence
+            name = self.domain_fid_name
+            metrics[name] = make_domain_fid(self.cfg.cache_dir, self.data["name"])
+            self.implementations[name] = domain_fid_implementation(metrics[name].inception)
+        if chosen.precision_recall:
+            metrics[FEATURES] = CatMetric()
+            self.implementations["precision_recall"] = {
+                "name": "knn_precision_recall", "k": chosen.precision_recall.k, "reference_split": chosen.precision_recall.reference_split,
+                "features": f"{'styled-cnn' if styled else 'mnist-cnn'} penultimate, 128-d, float64",
+                "reference": "a fixed-seed subset of the split as large as the generated set (Kynkaanniemi et al. 2019)"}
+        if chosen.clip and styled:  # no CLIP offline: the styled-cnn's digit and domain heads
+            _, manifest = shipped_styled_cnn()
+            self.domain_names = manifest["domains"]
+            metrics[DIGIT_ADHERENCE] = MulticlassAccuracy(num_classes=10, average="micro")
+            metrics[f"{DIGIT_ADHERENCE}_per_digit"] = MulticlassAccuracy(num_classes=10, average=None)
+            if any(d is not None for d in wanted_labels(self.main_prompts, self.domain_names)[1]):
+                metrics[DOMAIN_ADHERENCE] = MulticlassAccuracy(num_classes=len(self.domain_names), average="micro")
+            self.implementations[DIGIT_ADHERENCE] = {
+                "name": DIGIT_ADHERENCE, "note": "offline stand-in for CLIP score: accuracy of the styled-cnn's digit head on "
+                "images generated for 'digit N'; domain adherence: its domain head on prompts that name a domain",
+                "classifier_sha256": manifest["sha256"], "classifier_test_accuracy": manifest["test_accuracy"]}
+        elif chosen.clip and mnist:  # no CLIP offline at the embedded scale: the digit classifier's adherence
             self.classifier, manifest = cached_digit_cnn(self.cfg.cache_dir)
             metrics[ADHERENCE_NAME] = MulticlassAccuracy(num_classes=10, average="micro")
             metrics[f"{ADHERENCE_NAME}_per_digit"] = MulticlassAccuracy(num_classes=10, average=None)
@@ -168,7 +191,7 @@ class EnsembleEvaluator(L.LightningModule):
                 self.decoder = VAEDecoder(vae.pretrained, self.device, vae.precision, vae.scale_factor, self.data["scale_factor"])
                 self.implementations["decoder"] = {"vae": self.decoder.decoder_id, "scale_factor": vae.scale_factor,
                                                    "data_scale_factor": self.data["scale_factor"]}
-        for name in (FID_NAME, DOMAIN_FID_NAME):
+        for name in (FID_NAME, self.domain_fid_name):
             spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
             if name in self.metrics and name not in self.references:
                 if spec.reference_path:
@@ -215,9 +238,22 @@ class EnsembleEvaluator(L.LightningModule):
             kept = images[: self.cfg.grid_size - (0 if self.grid is None else len(self.grid))].cpu()
             self.grid = kept if self.grid is None else torch.cat([self.grid, kept])
         pixels = to_uint8(images)
-        for name in (FID_NAME, DOMAIN_FID_NAME):
+        for name in (FID_NAME, self.domain_fid_name):
             if name in self.metrics:
                 self.metrics[name].update(pixels, real=False)
+        if FEATURES in self.metrics:
+            self.metrics[FEATURES].update(self.classifier_features(pixels))
+        if DIGIT_ADHERENCE in self.metrics:
+            digits, domains = wanted_labels(self.prompts_of(batch), self.domain_names)
+            if None in digits:
+                raise HddmError("digit adherence (styled-cnn) needs prompts that name a digit: fix prompts=[...]")
+            digit_logits, domain_logits = (logits.to(self.device) for logits in styled_logits(images))
+            wanted = torch.tensor(digits, device=self.device)
+            self.metrics[DIGIT_ADHERENCE].update(digit_logits, wanted)
+            self.metrics[f"{DIGIT_ADHERENCE}_per_digit"].update(digit_logits, wanted)
+            named = [i for i, d in enumerate(domains) if d is not None]
+            if named and DOMAIN_ADHERENCE in self.metrics:
+                self.metrics[DOMAIN_ADHERENCE].update(domain_logits[named], torch.tensor([domains[i] for i in named], device=self.device))
         if ADHERENCE_NAME in self.metrics:
             digits = [prompted_digit(p) for p in self.prompts_of(batch)]
             if None in digits:
@@ -230,6 +266,21 @@ class EnsembleEvaluator(L.LightningModule):
             rgb = pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
             self.metrics["clip_score"].update(list(rgb), self.prompts_of(batch))
 
+    def classifier_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """float64 [N, 128] features of uint8 images: the same extractor as domain FID's."""
+        if not hasattr(self, "_features"):
+            from hddm.metrics.domain_fid import ClassifierFeatures
+
+            self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"])
+        return self._features(pixels.cpu()).to(self.device)
+
+    def knn_precision_recall(self, fake: torch.Tensor) -> dict:
+        spec = self.cfg.metrics.precision_recall
+        images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir, max_items=len(fake))
+        real = torch.cat([self.classifier_features(chunk) for chunk in images.split(1000)]).cpu()
+        self.references["precision_recall"] = {**source, "sha256": source["split_sha256"]}
+        return precision_recall(real, fake.cpu(), spec.k)
+
     def on_test_epoch_end(self) -> None:
         counts = {kind: int(self.counts[kind].compute()) for kind in (MAIN, DIVERSITY)}
         planned = {MAIN: self.cfg.n, DIVERSITY: len(self.group_prompts) * self.per_prompt}
@@ -238,7 +289,9 @@ class EnsembleEvaluator(L.LightningModule):
         values: dict = {}
         for name, metric in self.metrics.items():
             value = metric.compute()
-            if name == "diversity":
+            if name == FEATURES:
+                values.update(self.knn_precision_recall(value.view(-1, FEATURE_DIM)))  # CatMetric flattens
+            elif name == "diversity":
                 distance = self.distance.implementation
                 values[f"diversity_{distance['name']}"] = summarize(value.flatten().cpu(), distance)
             elif name.endswith("_per_digit"):

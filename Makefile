@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml
 DEMO_K := 4
 DEMO_FINE_K ?= 64
 DEMO_DDPM ?= 1
-DEMO_STEPS ?= 300
-DEMO_ROUTER_STEPS ?= 250
+DEMO_STEPS ?= 600
+DEMO_ROUTER_STEPS ?= 200
 DEMO_N ?= 120
 CLUSTERS := 0 1 2 3
 objective = $(if $(filter $(1),$(DEMO_DDPM)),ddpm,fm)

@@ -2,12 +2,13 @@
 facebookresearch/DiT checkpoint, or an exported hddm network), or from the shipped pretrained base (`init=base`),
 as the papers start every expert from one pretrained ImageNet DiT checkpoint.
 
-The base is a tiny text-conditioned DiT trained on plain MNIST digits in RGB (white ink on black), a domain that no
-styled-digits cluster holds (recipe and the choice of its objective: experiments/base_model/). It ships in
+The base is a tiny text-conditioned Flow Matching DiT trained on plain MNIST digits in RGB (white ink on black), a
+domain that no styled-digits cluster holds (recipe, and why this objective and domain: experiments/base_model/). It
+ships in
 hddm/assets/base_dit/ as an init bundle (format hddm.init/1, float16 weights, sha256 pinned here), so every machine
 starts from the same weights.
 
-    python -m hddm.inits export runs/base/<run>/expert hddm/assets/base_dit   # what the recipe ends with
+    python -m hddm.inits export runs/base/<run>/expert hddm/assets/base_dit --trained-on "..."   # the recipe's last step
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hddm.io import sha256_file
 from hddm.models.dit import DiT
 
 BASE_DIR = Path(__file__).resolve().parent / "assets" / "base_dit"
-BASE_SHA256 = "PENDING"
+BASE_SHA256 = "6739f1780e554a18bd6c44146af1cd34f15f6c485b3fc2e1c49eefcd31187b3f"
 INIT_FORMAT = "hddm.init/1"
 BASE_NAME = "base"  # the value of `init=` that selects the shipped base
 LISTED = 6  # offending keys an error message names before "(+N more)", to stay one readable line
@@ -91,7 +92,7 @@ def apply_init(model: DiT, init: str | Path) -> dict:
     return manifest
 
 
-def export_base(expert_dir: str | Path, out_dir: str | Path) -> Path:
+def export_base(expert_dir: str | Path, out_dir: str | Path, trained_on: str) -> Path:
     """An expert bundle's EMA network as a float16 init bundle with the provenance a user needs to trust it."""
     state, manifest = load_expert_bundle(expert_dir)
     network = {name.removeprefix("model."): value.half() for name, value in state.items() if name.startswith("model.")}
@@ -101,8 +102,7 @@ def export_base(expert_dir: str | Path, out_dir: str | Path) -> Path:
                    "prediction": manifest["prediction"], "schedule": manifest["schedule"], "steps": manifest.get("steps"),
                    "data": data["name"], "partition": manifest["partition"]["name"], "seed": manifest["seed"],
                    "recipe": "experiments/base_model/run.sh"},
-        "trained_on": "plain MNIST digits in RGB (styled digits' `plain` domain: white on black, train + val, 60k), "
-                      "captions naming the digit",
+        "trained_on": trained_on,
         "model": manifest["model"], "in_channels": data["channels"], "image_size": data["image_size"],
         "text_dim": manifest["text_dim"], "text_encoder": manifest["text_encoder"], "time_scale": manifest["time_scale"],
         "storage_dtype": "float16", "hddm_version": __version__,
@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export", help="write an expert bundle's network as an init bundle")
     export.add_argument("expert_dir")
     export.add_argument("out_dir")
+    export.add_argument("--trained-on", required=True, help="what the network was trained on, in words (for the manifest)")
     args = parser.parse_args(argv)
     try:
-        out = export_base(args.expert_dir, args.out_dir)
+        out = export_base(args.expert_dir, args.out_dir, args.trained_on)
     except HddmError as error:
         print(f"hddm: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

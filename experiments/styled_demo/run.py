@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 SEEDS = (0, 1)
-DEMO_STEPS, ROUTER_STEPS, K, DDPM = 300, 250, 4, (1,)
+DEMO_STEPS, ROUTER_STEPS, K, DDPM = 600, 200, 4, (1,)
 N, STEPS, CFG = 450, 25, 3.0
 PROMPTS = HERE / "prompts.txt"
 METRICS = "metrics=[domain_fid,clip,precision_recall]"

@@ -40,6 +40,7 @@ class Domain:
     card_bottom: tuple[int, int, int] | None = None  # vertical gradient down to this colour
     stroke: str = "normal"  # normal | thick | thin
     grain: float = 0.0  # std of per-pixel card noise, in grey levels
+    random_colours: bool = False  # ink and card drawn per image (uniform RGB, at least MIN_CONTRAST apart in grey level)
 
 
 DOMAINS = (
@@ -54,8 +55,12 @@ DOMAINS = (
     Domain("purple_on_grainy_grey", "purple ink on a grainy grey card", ink=(120, 40, 170), card=(165, 165, 165), grain=22.0),
 )
 PLAIN = Domain("plain", "white ink on a black card", ink=(255, 255, 255), card=(0, 0, 0))
-ALL_DOMAINS = {domain.name: domain for domain in (*DOMAINS, PLAIN)}
+# The shipped base's domain: every image in its own colours, so the base knows colour the way an ImageNet model does,
+# while no cluster holds it (each styled domain is one palette).
+RANDOM_COLOURS = Domain("random_colours", "ink and card in random colours", ink=(0, 0, 0), card=(0, 0, 0), random_colours=True)
+ALL_DOMAINS = {domain.name: domain for domain in (*DOMAINS, PLAIN, RANDOM_COLOURS)}
 COLOUR_JITTER = 10.0  # std of each image's ink and card colour shift, per channel
+MIN_CONTRAST = 80.0  # random colours: least grey-level difference between ink and card
 
 
 def get_domains(names: list[str] | tuple[str, ...] | None) -> tuple[Domain, ...]:
@@ -84,6 +89,15 @@ def stroke_alpha(alpha: torch.Tensor, stroke: str) -> torch.Tensor:
     return alpha
 
 
+def random_palettes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(ink, card) [n, 3] uniform RGB pairs, redrawn until their grey levels differ by MIN_CONTRAST (digits stay legible)."""
+    grey = np.array([0.299, 0.587, 0.114])
+    ink, card = rng.uniform(0, 255, (n, 3)), rng.uniform(0, 255, (n, 3))
+    while (low := np.abs((ink - card) @ grey) < MIN_CONTRAST).any():
+        ink[low], card[low] = rng.uniform(0, 255, (int(low.sum()), 3)), rng.uniform(0, 255, (int(low.sum()), 3))
+    return ink, card
+
+
 def render(digit_images: np.ndarray, domain_ids: np.ndarray, domains: tuple[Domain, ...], rng: np.random.Generator) -> np.ndarray:
     """uint8 [N, 28, 28] grey digits -> uint8 [N, 3, 28, 28], each in its domain's style (with seeded jitter)."""
     n, height = len(digit_images), digit_images.shape[1]
@@ -96,8 +110,12 @@ def render(digit_images: np.ndarray, domain_ids: np.ndarray, domains: tuple[Doma
         if not len(members):
             continue
         alpha = stroke_alpha(torch.from_numpy(digit_images[members]).float() / 255.0, domain.stroke)[:, None]
-        ink = torch.tensor(domain.ink, dtype=torch.float32) + torch.from_numpy(jitter_ink[members]).float()
-        top = torch.tensor(domain.card, dtype=torch.float32) + torch.from_numpy(jitter_card[members]).float()
+        if domain.random_colours:
+            ink_rgb, card_rgb = random_palettes(len(members), rng)
+            ink, top = torch.from_numpy(ink_rgb).float(), torch.from_numpy(card_rgb).float()
+        else:
+            ink = torch.tensor(domain.ink, dtype=torch.float32) + torch.from_numpy(jitter_ink[members]).float()
+            top = torch.tensor(domain.card, dtype=torch.float32) + torch.from_numpy(jitter_card[members]).float()
         bottom = top if domain.card_bottom is None else torch.tensor(domain.card_bottom, dtype=torch.float32) + (top - torch.tensor(domain.card))
         card = top[:, :, None, None] + (bottom - top)[:, :, None, None] * rows
         if domain.grain:

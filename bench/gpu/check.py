@@ -66,7 +66,7 @@ class Plan:
     experts: int = 8
     sample_batch: int = 32
     sample_steps: int = 5  # timed Euler steps
-    max_batch_cap: int = 4096
+    max_batch_cap: int = 2048  # bounds the search to a minute or two at XL
     embedded_train_batch: int = 256
     embedded_sample_batch: int = 500
     embedded_steps: int = 20

@@ -124,7 +124,8 @@ def real_floor(n: int) -> dict:
 def table() -> str:
     import statistics
 
-    rows = {"monolithic (FM, 1200 steps from the base)": "monolithic", "Top-2 ensemble (3 FM + 1 DDPM, papers' router)": "top2"}
+    rows = {f"monolithic (FM, {K * DEMO_STEPS} steps from the base)": "monolithic",
+            f"Top-2 ensemble ({K - len(DDPM)} FM + {len(DDPM)} DDPM, {DEMO_STEPS} steps each, papers' router)": "top2"}
     lines = ["| row | seed | " + " | ".join(HEADLINE) + " | seconds |", "|---|---|" + "---|" * (len(HEADLINE) + 1)]
     pooled = {}
     for label, row in rows.items():
@@ -133,6 +134,8 @@ def table() -> str:
             if not path.is_file():
                 continue
             result = json.loads(path.read_text())
+            (HERE / "results").mkdir(exist_ok=True)
+            (HERE / "results" / f"{row}_s{seed}.json").write_text(path.read_text())  # the evidence, committed
             values = [result["metrics"][name] for name in HEADLINE]
             pooled.setdefault(label, []).append(values)
             lines.append(f"| {label} | {seed} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {result['seconds']} |")

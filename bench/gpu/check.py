@@ -246,7 +246,7 @@ def training_rows(plan: Plan, device, peak: float) -> list[dict]:
                              "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
                              **({"peer_max_abs_diff_fp32": peer_error} if name == "peer" else {})})
                 model.to("cpu")
-                del optimizer
+                step = optimizer = None  # frees the optimizer state before the next model is built
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
         hddm_rows = {r["case"]: r["img_per_s"] for r in rows if r["case"].startswith(size)}

@@ -9,6 +9,7 @@ every machine measures with the same network; `python -m hddm.models.styled_cnn 
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import asdict
@@ -29,6 +30,7 @@ RECIPE = DigitCNNRecipe(steps=3000, batch_size=128, lr=2e-3, seed=0)
 DISPLAY = "styled-cnn"
 
 
+@functools.cache  # one checked load per process: the metrics call it per batch
 def shipped_styled_cnn() -> tuple[DigitCNN, dict]:
     loaded = load_weights(SHIPPED, SHIPPED_SHA256)
     if loaded is None:

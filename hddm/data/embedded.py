@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,7 +28,8 @@ def mnist_pool(cache_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def load_pool(name: str, cache_dir: str, split: str, domains: list[str] | None = None, render_seed: int = 0,
+@lru_cache(maxsize=2)  # one read and hash per process: a training job asks for its pool twice (partition, dataset)
+def load_pool(name: str, cache_dir: str, split: str, domains: tuple[str, ...] | None = None, render_seed: int = 0,
               domain_caption_share: float = 0.5) -> PixelPool:
     if name == "mnist":
         images, digits = mnist_pool(cache_dir, split)
@@ -46,4 +48,5 @@ def load_pool(name: str, cache_dir: str, split: str, domains: list[str] | None =
 
 def pool_of(data) -> PixelPool:
     """The pool a `data` config node names (hddm.config.DataConfig)."""
-    return load_pool(data.name, data.cache_dir, data.split, data.domains, data.render_seed, data.domain_caption_share)
+    domains = None if data.domains is None else tuple(data.domains)
+    return load_pool(data.name, data.cache_dir, data.split, domains, data.render_seed, data.domain_caption_share)

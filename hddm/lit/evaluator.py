@@ -37,8 +37,7 @@ from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
 from hddm.metrics.precision_recall import precision_recall
 from hddm.metrics.reference_stats import folder_reference, load_reference, reference_images
 from hddm.metrics.styled import DIGIT_ADHERENCE, DOMAIN_ADHERENCE, styled_logits, wanted_labels
-from hddm.models.digit_cnn import cached_digit_cnn
-from hddm.models.digit_cnn import FEATURE_DIM
+from hddm.models.digit_cnn import FEATURE_DIM, cached_digit_cnn
 from hddm.models.moe_accounting import CapacityMeter
 from hddm.models.styled_cnn import shipped_styled_cnn
 from hddm.routing.ensemble import UsageStats

@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
@@ -28,6 +27,7 @@ from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.models.dit import DIT_SIZES, DiT
 from hddm.routing.ensemble import EnsembleField
+from hddm.routing.scores import RoutingScores
 from hddm.routing.strategies import Routing
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,14 +37,13 @@ SETTINGS = {  # size -> (channels, image, text tokens, text dim, batch)
 }
 
 
-class RandomRouter(nn.Module):
+class RandomScores(RoutingScores):
     """Fresh random logits per call: routing spread over all experts, the worst case for grouping."""
 
     def __init__(self, num_experts: int, seed: int = 0):
-        super().__init__()
         self.num_experts, self.generator = num_experts, torch.Generator().manual_seed(seed)
 
-    def forward(self, x, t_model, text=None, mask=None):
+    def logits(self, x, t, text, text_mask):
         return torch.randn(x.shape[0], self.num_experts, generator=self.generator)
 
 
@@ -76,10 +75,10 @@ def measure(size: str, k: int, rounds: int, repeats: int) -> dict:
     t = torch.full((batch,), 0.5)
     text, mask = torch.randn(batch, tokens, text_dim, generator=g), torch.ones(batch, tokens, dtype=torch.bool)
     fields = {
-        "single": EnsembleField(experts[:1], RandomRouter(1), Routing("top1"), Conversion(), text, mask, 6.0),
-        "top1": EnsembleField(experts, RandomRouter(k), Routing("top1"), Conversion(), text, mask, 6.0),
-        "top2": EnsembleField(experts, RandomRouter(k), Routing("topk", k=2), Conversion(), text, mask, 6.0),
-        "full": EnsembleField(experts, RandomRouter(k), Routing("full"), Conversion(), text, mask, 6.0),
+        "single": EnsembleField(experts[:1], RandomScores(1), Routing("top1"), Conversion(), text, mask, 6.0),
+        "top1": EnsembleField(experts, RandomScores(k), Routing("top1"), Conversion(), text, mask, 6.0),
+        "top2": EnsembleField(experts, RandomScores(k), Routing("topk", k=2), Conversion(), text, mask, 6.0),
+        "full": EnsembleField(experts, RandomScores(k), Routing("full"), Conversion(), text, mask, 6.0),
     }
     times = {name: [] for name in fields}
     for _ in range(rounds):  # interleaved, so drift of the machine hits every variant alike

@@ -22,7 +22,8 @@ from hddm.io import atomic_write, sha256_file, write_json
 from hddm.models.dit import DiT, DiTConfig
 from hddm.models.router import Router
 
-EXPERT_FORMAT, ROUTER_FORMAT = "hddm.expert/1", "hddm.router/1"
+EXPERT_FORMAT, ROUTER_FORMAT, ROUTING_FORMAT = "hddm.expert/1", "hddm.router/1", "hddm.routing/1"
+ROUTING_DIR = "routing"  # inside an expert bundle: the routing information its contributor trained alone
 WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
 SHARED_FIELDS = ("space", "channels", "image_size")  # what every member of an ensemble must agree on
 
@@ -100,6 +101,19 @@ def load_router(directory) -> tuple[Router, dict]:
     router = Router(model_size(manifest), data["channels"], data["image_size"], manifest["num_clusters"], manifest.get("text_dim"))
     load_state(router, state, "model.", directory)
     return router.eval().requires_grad_(False), manifest
+
+
+def load_routing_info(expert: Expert, expert_dir) -> tuple[dict[str, torch.Tensor], dict]:
+    """The routing information an expert brings (density-ratio heads, cluster centroids), bound to its weights."""
+    directory = Path(expert_dir) / ROUTING_DIR
+    if not directory.is_dir():
+        raise HddmError(f"{expert_dir} carries no routing information ({ROUTING_DIR}/): train it with "
+                        f"python -m hddm.train_head expert={expert_dir}, or use routing.router=trained")
+    state, manifest = load_bundle(directory, ROUTING_FORMAT)
+    if manifest.get("expert_weights_sha256") != expert.manifest["weights_sha256"]:
+        raise HddmError(f"{directory} was trained for other expert weights: retrain it with python -m hddm.train_head "
+                        f"expert={expert_dir}")
+    return state, manifest
 
 
 def check_compatible(experts: list[Expert], router_manifest: dict | None) -> None:

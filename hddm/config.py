@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -148,6 +149,7 @@ class RouterTrainConfig:
     trainer: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     text_aware: bool = False  # an hddm option: the router also sees the pooled prompt embedding
+    clusters: Optional[list[int]] = None  # train on these clusters' items only (the data its trainer has); null: all
     seed: int = 0
     resume: bool = True
     callbacks: dict[str, Any] = field(default_factory=dict)  # name -> {_target_: a Lightning callback, ...}
@@ -155,8 +157,38 @@ class RouterTrainConfig:
 
 
 @dataclass
+class HeadSizeConfig:  # density-ratio heads: the router's trunk at a few percent of a tiny expert's cost
+    hidden_size: int = 64
+    depth: int = 2
+    num_heads: int = 2
+    patch_size: int = 4
+
+
+@dataclass
+class HeadTrainConfig:
+    expert: str = MISSING  # the expert bundle the routing information is for; written into <expert>/routing/
+    head: HeadSizeConfig = field(default_factory=HeadSizeConfig)
+    kinds: list[str] = field(default_factory=lambda: ["blind", "text"])  # blind: (x_t, t); text: also the prompt
+    data: DataConfig = field(default_factory=DataConfig)  # the expert's training data: its cluster's items
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    reference: DataConfig = field(default_factory=DataConfig)  # the public reference set every head is trained against
+    features: str = "colour_quantiles"  # the shared clustering feature space of the centroids
+    centroids: int = 4  # k-means centroids of the cluster's own items in that space
+    optim: RouterOptimConfig = field(default_factory=RouterOptimConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    resume: bool = True
+    run_name: str = MISSING
+
+
+@dataclass
 class RoutingConfig:
     strategy: str = "topk"  # top1 | topk | full | threshold | random_topk
+    router: str = "trained"  # trained: ensemble.router's bundle | density_ratio | centroid: what each expert brings
+    text_aware: bool = False  # router=density_ratio: the heads that also read the prompt
+    centroid_every: int = 1  # router=centroid: re-embed the x0 estimate every this many field evaluations
     k: int = 2
     temperature: float = 1.0
     top_p: Optional[float] = None
@@ -268,12 +300,21 @@ def short_dirname(name: str, limit: int = 120) -> str:
     return f"{name[:limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
+def run_of_bundle(path: str) -> str:
+    """The run folder's name of a bundle path (runs/experts/<run>/expert -> <run>), for names derived from it."""
+    bundle = Path(path)
+    return bundle.parent.name if bundle.name in ("expert", "router") else bundle.name
+
+
 def register_configs() -> None:
     if not OmegaConf.has_resolver("hddm_short"):
         OmegaConf.register_new_resolver("hddm_short", short_dirname)
+    if not OmegaConf.has_resolver("hddm_run_of"):
+        OmegaConf.register_new_resolver("hddm_run_of", run_of_bundle)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="train_router_schema", node=RouterTrainConfig)
+    store.store(name="train_head_schema", node=HeadTrainConfig)
     store.store(name="sample_schema", node=SampleRunConfig)
     store.store(name="evaluate_schema", node=EvaluateConfig)
 
@@ -300,6 +341,9 @@ def validate_router_config(cfg: DictConfig) -> RouterTrainConfig:
     typed: RouterTrainConfig = to_typed(cfg)
     get_dit_size(typed.model.name)
     check_data(typed.data)
+    k = typed.partition.num_clusters
+    if typed.clusters is not None and (not typed.clusters or not all(0 <= c < k for c in typed.clusters)):
+        raise HddmError(f"clusters={typed.clusters}: list some of the partition's clusters 0..{k - 1}, or clusters=null for all")
     return typed
 
 

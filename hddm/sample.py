@@ -34,8 +34,10 @@ from hddm.jobs import run_cli
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.metrics.styled import styled_adherence
 from hddm.models.moe_accounting import CapacityMeter, set_moe_inference
+from hddm.routing.contributed import centroid_scores, density_ratio_scores
 from hddm.routing.ensemble import EnsembleField, UsageStats
-from hddm.routing.strategies import Routing, check_routing, needs_router
+from hddm.routing.scores import TrainedRouterScores
+from hddm.routing.strategies import ROUTING_FIELDS, Routing, check_routing, needs_router
 from hddm.sampling import sample_expert
 
 SOLVER_NAMES = (*SOLVERS, "ddim")  # ddim: the native sampler of a lone DDPM expert (the conversion's baseline)
@@ -81,32 +83,53 @@ def check_solver(solver: str, experts: list[Expert]) -> None:
                         "ensemble.experts, or use solver=euler|heun")
 
 
+ROUTING_SOURCES = ("trained", "density_ratio", "centroid")
+
+
+def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conversion):
+    """(the routing logits' source, the trained router's manifest or None) for the configured routing.router."""
+    source = cfg.routing.router
+    if source not in ROUTING_SOURCES:
+        raise HddmError(f"unknown routing.router {source!r}: choose one of {list(ROUTING_SOURCES)}")
+    if source == "density_ratio":
+        return density_ratio_scores(experts, cfg.ensemble.experts, cfg.routing.text_aware), None
+    if source == "centroid":
+        return centroid_scores(experts, cfg.ensemble.experts, conversion.path, cfg.routing.centroid_every), None
+    if not cfg.ensemble.router:
+        raise HddmError(f"routing={cfg.routing.strategy} needs a router: set ensemble.router=<router bundle folder>, "
+                        "or routing.router=density_ratio|centroid")
+    router, manifest = load_router(cfg.ensemble.router)
+    clusters = [e.manifest["cluster"] for e in experts]
+    if not all(0 <= c < manifest["num_clusters"] for c in clusters):
+        raise HddmError(f"the router scores clusters 0..{manifest['num_clusters'] - 1}, the experts are of clusters {clusters}: "
+                        "use a router trained on the experts' partition, or routing.router=density_ratio")
+    return TrainedRouterScores(router, clusters, manifest["time_scale"]), manifest
+
+
 def build_field_factory(cfg: SampleRunConfig, device: torch.device):
     """Load and check the members once; return (make_field(text, mask, seed, usage), experts, router manifest)."""
     experts = [load_expert(path) for path in cfg.ensemble.experts]
     check_solver(cfg.solver, experts)
     routed = cfg.solver != "ddim"  # DDIM integrates its lone expert natively: no routing, no velocity
-    uses_router = routed and needs_router(cfg.routing.strategy, len(experts))
-    if uses_router and not cfg.ensemble.router:
-        raise HddmError(f"routing={cfg.routing.strategy} needs a router: set ensemble.router=<router bundle folder>")
-    router, router_manifest = load_router(cfg.ensemble.router) if uses_router else (None, None)
-    check_compatible(experts, router_manifest)
-    routing = Routing(**asdict(cfg.routing))
-    if routed:
-        check_routing(routing, len(experts))
     safeguards = Safeguards(**asdict(cfg.conversion.safeguards))
     conversion = Conversion(cfg.conversion.mode, get_schedule(cfg.conversion.path), safeguards)
     if conversion.mode not in ("paper", "snr_matched"):
         raise HddmError(f"conversion.mode must be 'paper' or 'snr_matched', not {conversion.mode!r}")
+    scores, router_manifest = None, None
+    if routed and needs_router(cfg.routing.strategy, len(experts)):
+        scores, router_manifest = routing_scores(cfg, experts, conversion)
+        scores.to(device)
+    check_compatible(experts, router_manifest)
+    routing = Routing(**{k: v for k, v in asdict(cfg.routing).items() if k in ROUTING_FIELDS})
+    if routed:
+        check_routing(routing, len(experts))
     for expert in experts:
         set_moe_inference(expert.network, cfg.moe.mode, cfg.moe.gamma, cfg.moe.capacity)
         expert.network.to("cpu" if cfg.offload else device)
         expert.null_text, expert.null_mask = expert.null_text.to(device), expert.null_mask.to(device)
-    if router is not None:
-        router.to(device)
 
     def make_field(text, mask, seed, usage):
-        return EnsembleField(experts, router, routing, conversion, text, mask, cfg.cfg_scale, cfg.offload, seed, usage)
+        return EnsembleField(experts, scores, routing, conversion, text, mask, cfg.cfg_scale, cfg.offload, seed, usage)
 
     return make_field, experts, router_manifest
 
@@ -169,7 +192,8 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
                      "schedule": e.manifest["schedule"], "weights_sha256": e.manifest["weights_sha256"]}
                     for p, e in zip(cfg.ensemble.experts, experts)],
         "router": None if router_manifest is None else {"path": cfg.ensemble.router, "weights_sha256": router_manifest["weights_sha256"]},
-        "usage": usage.summary(names), "seconds": round(seconds, 2), "images_per_second": round(cfg.n / seconds, 3),
+        "usage": {**usage.summary(names), "routing_share_of_time": round(usage.routing_seconds / seconds, 4)},
+        "seconds": round(seconds, 2), "images_per_second": round(cfg.n / seconds, 3),
         "device": str(device), "hddm_version": __version__, "outputs": {"grid": grid and str(grid),
                                                                            "samples": str(run_dir / "samples.pt")},
     }

@@ -20,7 +20,7 @@ from hddm.bundles import ROUTER_FORMAT, save_bundle
 from hddm.config import RouterTrainConfig, register_configs, validate_router_config
 from hddm.io import sha256_file, write_json
 from hddm.lit.data import ExpertDataModule, text_encoder_id
-from hddm.lit.router import RouterModule
+from hddm.lit.router import TIME_SCALE, RouterModule
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
 from hddm.jobs import run_cli
@@ -37,7 +37,8 @@ def router_manifest(cfg: RouterTrainConfig, text_dim: int) -> dict:
                       "sha256": sha256_file(cfg.partition.path)},
         "data": {"name": cfg.data.name, "space": cfg.data.space, "channels": cfg.data.channels,
                  "image_size": cfg.data.image_size, "scale_factor": cfg.data.scale_factor},
-        "noising": "flow_matching_linear", "time_scale": 999.0,
+        "trained_clusters": sorted(cfg.clusters) if cfg.clusters is not None else list(range(cfg.partition.num_clusters)),
+        "noising": "flow_matching_linear", "time_scale": TIME_SCALE,
         "text_encoder": text_encoder_id(cfg.text) if cfg.text_aware else None,
         "text_dim": text_dim if cfg.text_aware else None,
         "model": {"name": cfg.model.name, **asdict(get_dit_size(cfg.model.name))}, "seed": cfg.seed,
@@ -61,7 +62,7 @@ def plot_accuracy(accuracy: dict, path: Path) -> None:
 def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg = validate_router_config(dict_cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = ExpertDataModule(cfg.data, cfg.partition, cfg.text, None, cfg.seed)
+    datamodule = ExpertDataModule(cfg.data, cfg.partition, cfg.text, None, cfg.seed, cfg.clusters)
     datamodule.prepare_data()
     datamodule.setup("fit")
     text_dim = datamodule.null_text()[0].shape[-1]
@@ -72,6 +73,8 @@ def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
                           max_steps=int(cfg.trainer.get("max_steps", 1000)), seed=cfg.seed, manifest=manifest)
     checkpoint_dir = run_dir / "checkpoints"
     identity = {key: manifest[key] for key in ("num_clusters", "partition", "data", "text_encoder", "model")}
+    if cfg.clusters is not None:  # a router of some clusters only never resumes one of all (nor the reverse)
+        identity["trained_clusters"] = manifest["trained_clusters"]
     ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_router")
     callbacks = [*checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
                  *configured_callbacks(dict_cfg.callbacks)]

@@ -57,3 +57,30 @@ def test_long_sweep_job_names_are_cut_with_a_hash():
     assert len(short_dirname(long_a)) == 120 and short_dirname(long_a) != short_dirname(long_b)
     assert OmegaConf.create({"name": long_a, "d": "${hddm_short:${name}}"}).d == short_dirname(long_a)  # as Hydra nests it
     assert OmegaConf.load(CONF / "evaluate.yaml").hydra.sweep._get_node("subdir")._value().startswith("${hddm_short:")
+
+
+def test_train_head_config_names_its_run_after_the_expert(compose):
+    from hddm.config import HeadTrainConfig, to_typed
+
+    cfg = compose(["expert=runs/experts/fm_styled_digits_kmeans8_c3_tiny_s0/expert"], config_name="train_head")
+    typed: HeadTrainConfig = to_typed(cfg)
+    assert typed.run_name == "head_fm_styled_digits_kmeans8_c3_tiny_s0"
+    assert typed.reference.domains == ["plain"] and typed.data.name == "styled_digits" and typed.kinds == ["blind", "text"]
+
+
+def test_router_of_some_clusters_is_checked(compose):
+    from hddm.config import validate_router_config
+
+    cfg = compose(["partition.num_clusters=4", "clusters=[0,2]"], config_name="train_router")
+    assert validate_router_config(cfg).clusters == [0, 2]
+    with pytest.raises(HddmError, match="clusters="):
+        validate_router_config(compose(["partition.num_clusters=4", "clusters=[0,4]"], config_name="train_router"))
+
+
+def test_unknown_routing_source_is_a_one_line_error(compose):
+    from hddm.config import to_typed
+    from hddm.sample import routing_scores
+
+    cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=oracle", "prompt=x"], config_name="sample"))
+    with pytest.raises(HddmError, match="routing.router"):
+        routing_scores(cfg, [], None)

@@ -73,3 +73,60 @@ def test_routed_top2_samples_with_adherence(demo, tmp_path, compose_in):
     adherence = record["metrics"]["prompt_adherence"]
     assert adherence["n"] == 4 and 0 <= adherence["digit_adherence_styled_cnn"] <= 1
     assert adherence["classifier"]["name"] == "styled-cnn"
+
+
+@pytest.fixture(scope="module")
+def contributed(demo, compose_in):
+    """Each expert's routing information, trained alone on its own cluster; the experts' files before and after."""
+    from hddm.train_head import train_head
+
+    root, _ = demo
+    before = {run: {name: sha256_file(root / run / "expert" / name) for name in ("manifest.json", "model.safetensors")}
+              for run in ("fm0", "ddpm1")}
+    results = {run: train_head(compose_in("train_head", [f"expert={root / run / 'expert'}", "centroids=2", *QUICK]),
+                               root / f"head_{run}") for run in ("fm0", "ddpm1")}
+    return root, before, results
+
+
+def test_routing_information_joins_the_bundle_without_changing_the_expert(contributed):
+    root, before, results = contributed
+    for run, hashes in before.items():
+        assert {name: sha256_file(root / run / "expert" / name) for name in hashes} == hashes
+        manifest = json.loads((root / run / "expert" / "routing" / "manifest.json").read_text())
+        assert manifest["expert_weights_sha256"] == json.loads((root / run / "expert" / "manifest.json").read_text())["weights_sha256"]
+        assert set(manifest["heads"]) == {"blind", "text"} and manifest["centroids"]["count"] == 2
+        assert manifest["reference"]["domains"] == ["plain"] and manifest["num_samples"] > 0
+        assert set(results[run]["accuracy_by_t"]) == {"n", "blind", "text"}
+
+
+@pytest.mark.parametrize("routing", [["routing.router=density_ratio"], ["routing.router=density_ratio", "routing.text_aware=true"],
+                                     ["routing.router=centroid", "routing.centroid_every=2"]])
+def test_decentralized_routing_samples_without_a_router(contributed, tmp_path, compose_in, routing):
+    from hddm.sample import sample
+
+    root, _, _ = contributed
+    experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
+    record = sample(compose_in("sample", [f"ensemble.experts={experts}", "routing=top2", *routing, "n=4", "steps=3",
+                                          "prompt=a handwritten digit three"]), tmp_path)
+    assert torch.isfinite(torch.load(tmp_path / "samples.pt", weights_only=True)).all()
+    assert record["router"] is None and 0 < record["usage"]["routing_share_of_time"] < 1
+    assert sum(record["usage"]["mean_weight"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_routing_information_of_other_weights_or_missing_is_refused(contributed, tmp_path, compose_in):
+    import shutil
+
+    from hddm.errors import HddmError
+    from hddm.sample import sample
+
+    root, _, _ = contributed
+    impostor = tmp_path / "impostor"
+    shutil.copytree(root / "fm0" / "expert", impostor)
+    shutil.rmtree(impostor / "routing")
+    shutil.copytree(root / "ddpm1" / "expert" / "routing", impostor / "routing")
+    bare = tmp_path / "bare"
+    shutil.copytree(root / "fm0" / "expert", bare, ignore=shutil.ignore_patterns("routing"))
+    for member, message in ((impostor, "trained for other expert weights"), (bare, "carries no routing information")):
+        with pytest.raises(HddmError, match=message):
+            sample(compose_in("sample", [f"ensemble.experts=[{member},{root / 'ddpm1' / 'expert'}]", "routing=top2",
+                                         "routing.router=density_ratio", "n=2", "steps=1", "prompt=a digit"]), tmp_path / "out")

@@ -44,6 +44,7 @@ from hddm.diffusion.schedules import get_schedule  # noqa: E402
 from hddm.lit.optim import adamw  # noqa: E402
 from hddm.models.dit import DIT_SIZES, DiT  # noqa: E402
 from hddm.models.router import Router  # noqa: E402
+from hddm.routing.scores import TrainedRouterScores  # noqa: E402
 from hddm.routing.ensemble import EnsembleField  # noqa: E402
 from hddm.routing.strategies import Routing  # noqa: E402
 
@@ -156,7 +157,7 @@ def routed_step_errors(plan: Plan, device) -> list[dict]:
     experts = [make_expert(random_dit(size, plan, device, seed=3), "ddpm", 0, plan, device),
                make_expert(random_dit(size, plan, device, seed=4), "fm", 1, plan, device)]
     torch.manual_seed(5)
-    router = Router(DIT_SIZES[size], plan.channels, plan.image_size, 2).to(device).eval()
+    router = TrainedRouterScores(Router(DIT_SIZES[size], plan.channels, plan.image_size, 2).to(device).eval(), [0, 1], 999.0)
     batch = 4
     text, mask = text_batch(plan, batch, device)
     x = torch.randn(batch, plan.channels, plan.image_size, plan.image_size, generator=torch.Generator().manual_seed(6)).to(device)
@@ -273,7 +274,8 @@ def sampling_rows(plan: Plan, device) -> list[dict]:
     experts = [make_expert(random_dit(size, plan, device, seed=10 + k).to(torch.bfloat16 if device.type == "cuda" else torch.float32),
                            "ddpm" if k < 2 else "fm", k, plan, device) for k in range(plan.experts)]
     torch.manual_seed(20)
-    router = Router(DIT_SIZES["dit_b2" if size == "dit_xl2" else size], plan.channels, plan.image_size, plan.experts).to(device).eval()
+    router = TrainedRouterScores(Router(DIT_SIZES["dit_b2" if size == "dit_xl2" else size], plan.channels, plan.image_size,
+                                        plan.experts).to(device).eval(), list(range(plan.experts)), 999.0)
     rows = []
     for offload in (False, True):
         if offload:
@@ -342,7 +344,7 @@ def embedded_rows(plan: Plan, device) -> list[dict]:
     step()
     train_seconds = timed(step, device, plan.embedded_steps)
     experts = [make_expert(random_dit("tiny", small, device, seed=31 + k, channels=3, image=28), "fm", k, small, device) for k in range(8)]
-    router = Router(DIT_SIZES["tiny"], 3, 28, 8).to(device).eval()
+    router = TrainedRouterScores(Router(DIT_SIZES["tiny"], 3, 28, 8).to(device).eval(), list(range(8)), 999.0)
     n = plan.embedded_sample_batch
     text, mask = text_batch(small, n, device)
     field = EnsembleField(experts, router, Routing(strategy="topk", k=2), Conversion(), text, mask, 3.0)

@@ -21,7 +21,7 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 @dataclass
 class Setup:
     cfg: object  # AnalyzeConfig
-    base: EnsembleField  # the members under the configured routing; other routings reuse its experts and router
+    base: EnsembleField  # the members under the configured routing; other routings reuse its experts and routing scores
     prompts: list[str]
     noise: torch.Tensor
     usage: UsageStats  # counts every expert evaluation (sample x expert) of the analysis
@@ -46,7 +46,7 @@ class Setup:
         routing = routing or self.base.routing
         check_routing(routing, self.num_experts)
         b = self.base
-        return EnsembleField(b.experts, b.router, routing, b.conversion, b.text[rows], b.text_mask[rows], b.cfg_scale,
+        return EnsembleField(b.experts, b.scores, routing, b.conversion, b.text[rows], b.text_mask[rows], b.cfg_scale,
                              b.offload, self.cfg.seed, self.usage)
 
     def clean_estimate(self, velocity: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

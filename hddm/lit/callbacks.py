@@ -25,6 +25,7 @@ from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.solvers import euler
 from hddm.lit.data import prompt_embeddings
 from hddm.lit.ema import EMA
+from hddm.lit.router import TIME_SCALE
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.metrics.domain_fid import METRIC_NAME as DOMAIN_FID_NAME
@@ -32,6 +33,7 @@ from hddm.metrics.domain_fid import domain_fid_implementation, make_domain_fid
 from hddm.metrics.fid import to_uint8
 from hddm.metrics.reference_stats import load_reference, reference_images
 from hddm.routing.ensemble import EnsembleField
+from hddm.routing.scores import TrainedRouterScores
 from hddm.routing.strategies import Routing
 from hddm.sampling import sample_expert
 
@@ -126,7 +128,8 @@ class RouterSampleMetrics(SampleMetrics):
             expert.network.to(pl_module.device)
             expert.null_text, expert.null_mask = expert.null_text.to(pl_module.device), expert.null_mask.to(pl_module.device)
         routing = Routing(strategy="topk", k=min(self.k, len(self.experts)))
-        field = EnsembleField(self.experts, pl_module.model, routing, Conversion(), tokens, mask, self.cfg_scale, seed=self.seed)
+        scores = TrainedRouterScores(pl_module.model, [e.manifest["cluster"] for e in self.experts], TIME_SCALE)
+        field = EnsembleField(self.experts, scores, routing, Conversion(), tokens, mask, self.cfg_scale, seed=self.seed)
         return euler(field, noise, self.steps)
 
 

@@ -34,12 +34,14 @@ def prompt_embeddings(prompts: list[str], text: TextConfig, cache_dir: str):
 
 
 class ExpertDataModule(L.LightningDataModule):
-    """The items of one cluster (an expert), or of all clusters labelled by cluster id (cluster=None: the router)."""
+    """The items of one cluster (an expert), or of all clusters labelled by cluster id (cluster=None: the router;
+    router_clusters: only these clusters' items, the data a router's trainer has when some contributors are absent)."""
 
-    def __init__(self, data: DataConfig, partition: PartitionConfig, text: TextConfig, cluster: int | None, seed: int):
+    def __init__(self, data: DataConfig, partition: PartitionConfig, text: TextConfig, cluster: int | None, seed: int,
+                 router_clusters: list[int] | None = None):
         super().__init__()
         self.data_cfg, self.partition_cfg, self.text_cfg = data, partition, text
-        self.cluster, self.seed = cluster, seed
+        self.cluster, self.seed, self.router_clusters = cluster, seed, router_clusters
         self.train_set = self.val_set = None
         self.labels: np.ndarray | None = None  # of the cluster's training items, where the data has labels
 
@@ -71,7 +73,10 @@ class ExpertDataModule(L.LightningDataModule):
             return
         partition = self.partition()
         if self.cluster is None:
-            members, clusters = np.arange(len(partition.assignment)), partition.assignment
+            members = np.arange(len(partition.assignment))
+            if self.router_clusters is not None:
+                members = members[np.isin(partition.assignment.numpy(), self.router_clusters)]
+            clusters = partition.assignment[members]
         else:
             members, clusters = partition.indices(self.cluster), None
         if self.data_cfg.name in EMBEDDED:

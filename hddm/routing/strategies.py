@@ -29,6 +29,9 @@ class Routing:
     seed: int = 0  # random_topk: the misaligned counterfactual, k experts drawn uniformly
 
 
+ROUTING_FIELDS = tuple(Routing.__dataclass_fields__)  # the strategy's settings; the logits' source is chosen apart
+
+
 def check_routing(routing: Routing, num_experts: int) -> None:
     if routing.strategy not in STRATEGIES:
         raise HddmError(f"unknown routing strategy {routing.strategy!r}: choose one of {list(STRATEGIES)} (routing=<name>)")

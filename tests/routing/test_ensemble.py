@@ -6,6 +6,7 @@ from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.routing.ensemble import EnsembleField
+from hddm.routing.scores import RoutingScores, TrainedRouterScores
 from hddm.routing.strategies import Routing
 
 
@@ -21,13 +22,12 @@ class ConstantNet(nn.Module):
         return torch.full_like(x, self.value)
 
 
-class FixedRouter(nn.Module):
+class FixedScores(RoutingScores):
     def __init__(self, logits):
-        super().__init__()
-        self.logits = logits
+        self.fixed = logits
 
-    def forward(self, x, t_model, text=None, mask=None):
-        return self.logits[: x.shape[0]]
+    def logits(self, x, t, text, text_mask):
+        return self.fixed[: x.shape[0]]
 
 
 def experts(values):
@@ -38,7 +38,7 @@ def experts(values):
 
 def field(members, logits, routing):
     b = logits.shape[0]
-    return EnsembleField(members, FixedRouter(logits), routing, Conversion(), torch.zeros(b, 2, 3),
+    return EnsembleField(members, FixedScores(logits), routing, Conversion(), torch.zeros(b, 2, 3),
                          torch.ones(b, 2, dtype=torch.bool), cfg_scale=1.0)
 
 
@@ -62,12 +62,37 @@ def test_combined_field_is_the_weighted_sum():
     assert summary["routing_entropy_nats"] > 0
 
 
-def test_ensemble_uses_the_router_columns_of_its_own_clusters():
+class FixedRouter(nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits, self.times = logits, []
+
+    def forward(self, x, t_model, text=None, mask=None):
+        self.times.append(t_model)
+        return self.logits[: x.shape[0]]
+
+
+def test_trained_router_scores_take_its_columns_for_the_experts_clusters_at_its_time_scale():
     members = experts([1.0, 2.0])
-    members[0].manifest["cluster"], members[1].manifest["cluster"] = 3, 1
-    logits = torch.tensor([[0.0, 1.0, 0.0, 9.0]])  # cluster 3 is the router's favourite
-    u = field(members, logits, Routing(strategy="top1"))(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
-    assert u[0, 0, 0, 0] == 1.0
+    router = FixedRouter(torch.tensor([[0.0, 1.0, 0.0, 9.0]]))  # cluster 3 is the router's favourite
+    scores = TrainedRouterScores(router, [3, 1], time_scale=500.0)
+    f = EnsembleField(members, scores, Routing(strategy="top1"), Conversion(), torch.zeros(1, 2, 3),
+                      torch.ones(1, 2, dtype=torch.bool), cfg_scale=1.0)
+    u = f(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
+    assert u[0, 0, 0, 0] == 1.0 and router.times[0].item() == 250.0
+
+
+class NoOpinion(RoutingScores):
+    def logits(self, x, t, text, text_mask):
+        return None
+
+
+def test_a_source_without_an_opinion_weights_every_expert_equally():
+    members = experts([1.0, 2.0, 6.0])
+    f = EnsembleField(members, NoOpinion(), Routing(strategy="topk", k=2), Conversion(), torch.zeros(2, 2, 3),
+                      torch.ones(2, 2, dtype=torch.bool), cfg_scale=1.0)
+    u = f(torch.zeros(2, 1, 2, 2), torch.full((2,), 1.0))
+    assert torch.allclose(u, torch.full_like(u, 3.0)) and [m.network.calls for m in members] == [[4], [4], [4]]
 
 
 def test_a_lone_expert_takes_every_step_without_a_router():

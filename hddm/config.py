@@ -55,7 +55,9 @@ class DataConfig:
     num_workers: int = 0
     val_fraction: float = 0.02
     val_max_items: int = 512
-    domains: Optional[list[str]] = None  # styled_digits: the domains rendered (None: the eight of hddm.data.styled_digits)
+    domains: Optional[list[str]] = (
+        None  # styled_digits: the domains rendered (None: the eight of hddm.data.styled_digits)
+    )
     render_seed: int = 0  # styled_digits: domain assignment, colour jitter and which captions name the domain
     domain_caption_share: float = 0.5  # styled_digits: share of captions that also name the domain
 
@@ -206,7 +208,9 @@ class ConversionConfig:
 
 @dataclass
 class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens pick experts at sampling time
-    mode: str = "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
+    mode: str = (
+        "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
+    )
     gamma: float = 0.5  # the threshold of mode=gamma (0 activates every expert, 1 none)
     capacity: float = 1.0  # mode=topk: each expert takes capacity * S / N tokens of each sample
 
@@ -297,7 +301,7 @@ def short_dirname(name: str, limit: int = 120) -> str:
     """A sweep job's folder name: its overrides, cut with a hash when too long for a file name (255 bytes)."""
     if len(name) <= limit:
         return name
-    return f"{name[:limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{name[: limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def run_of_bundle(path: str) -> str:
@@ -343,7 +347,9 @@ def validate_router_config(cfg: DictConfig) -> RouterTrainConfig:
     check_data(typed.data)
     k = typed.partition.num_clusters
     if typed.clusters is not None and (not typed.clusters or not all(0 <= c < k for c in typed.clusters)):
-        raise HddmError(f"clusters={typed.clusters}: list some of the partition's clusters 0..{k - 1}, or clusters=null for all")
+        raise HddmError(
+            f"clusters={typed.clusters}: list some of the partition's clusters 0..{k - 1}, or clusters=null for all"
+        )
     return typed
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from conftest import REPO, run_cli
 
 from hddm.bundles import load_expert_bundle
 from hddm.errors import HddmError
@@ -15,10 +16,13 @@ from hddm.io import sha256_file
 from hddm.lit.expert import ExpertModule
 from hddm.train import train
 
-from conftest import REPO, run_cli
-
-FAST = ["data.batch_size=16", "sample.n=4", "sample.steps=2", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+FAST = [
+    "data.batch_size=16",
+    "sample.n=4",
+    "sample.steps=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 
 
 @pytest.mark.parametrize("objective", ["ddpm", "fm"])
@@ -34,9 +38,10 @@ def test_fast_dev_run_each_objective(compose, tmp_path, objective):
 
 
 def test_loss_decreases_on_a_fixed_batch(compose, cache_dir):
-    from hddm.lit.data import ExpertDataModule
-    from hddm.config import validate_train_config
     from dataclasses import asdict
+
+    from hddm.config import validate_train_config
+    from hddm.lit.data import ExpertDataModule
     from hddm.models.dit import get_dit_size
 
     cfg = validate_train_config(compose(["objective=fm", "data.batch_size=32"]))
@@ -46,8 +51,9 @@ def test_loss_decreases_on_a_fixed_batch(compose, cache_dir):
     batch = next(iter(data.val_dataloader()))
     null_text, null_mask = data.null_text()
     torch.manual_seed(0)
-    module = ExpertModule(asdict(get_dit_size("tiny")), 1, 28, 384, null_text, null_mask, "velocity", "linear",
-                          lr=1e-3, warmup_steps=1)
+    module = ExpertModule(
+        asdict(get_dit_size("tiny")), 1, 28, 384, null_text, null_mask, "velocity", "linear", lr=1e-3, warmup_steps=1
+    )
     optimizer = module.configure_optimizers()["optimizer"]
     losses = []
     for step in range(40):
@@ -65,8 +71,16 @@ def final_state(run_dir):
 
 
 def test_resume_after_sigkill_is_bitwise_identical(cache_dir, tmp_path):
-    args = ["hddm.train", "objective=ddpm", "cluster=2", "trainer.max_steps=40", "trainer.val_check_interval=20",
-            "checkpoint.every_n_steps=5", "optim.warmup_steps=10", *FAST]
+    args = [
+        "hddm.train",
+        "objective=ddpm",
+        "cluster=2",
+        "trainer.max_steps=40",
+        "trainer.val_check_interval=20",
+        "checkpoint.every_n_steps=5",
+        "optim.warmup_steps=10",
+        *FAST,
+    ]
     reference = run_cli([*args, f"hydra.run.dir={tmp_path / 'straight'}"], cwd=REPO)
     assert reference.returncode == 0, reference.stderr[-2000:]
 

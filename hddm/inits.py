@@ -28,7 +28,7 @@ from hddm.io import sha256_file
 from hddm.models.dit import DiT
 
 BASE_DIR = Path(__file__).resolve().parent / "assets" / "base_dit"
-BASE_SHA256 = "6739f1780e554a18bd6c44146af1cd34f15f6c485b3fc2e1c49eefcd31187b3f"
+BASE_SHA256 = "1eef2f231fc535852d3816c3d8927a98660f117f92acb6284a3f18c2fea83aef"
 INIT_FORMAT = "hddm.init/1"
 BASE_NAME = "base"  # the value of `init=` that selects the shipped base
 LISTED = 6  # offending keys an error message names before "(+N more)", to stay one readable line

@@ -25,11 +25,12 @@ from torch import nn
 
 from hddm import __version__
 from hddm.bundles import MANIFEST, WEIGHTS, save_bundle
+from hddm.config import ModelConfig, model_size, register_configs
 from hddm.errors import HddmError
 from hddm.inits import INIT_FORMAT, describe, listing
 from hddm.io import sha256_file
 from hddm.jobs import hydra_command
-from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder, get_dit_size
+from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder
 
 REFERENCE_TIMESTEP = 500
 FREQUENCY_SIZE = 256  # sinusoidal features fed to the timestep MLP, in DiT and in hddm alike
@@ -302,7 +303,7 @@ def convert(cfg: DictConfig) -> Path:
         if OmegaConf.is_missing(cfg, key):
             raise HddmError(f"{key} is not set: add {key}=<{hint}>")
     model_name = str(cfg.model.name)
-    size = get_dit_size(model_name)
+    size = model_size(ModelConfig(**OmegaConf.to_container(cfg.model, resolve=True)))
     settings = {key: config_int(cfg, key, 1) for key in ("in_channels", "image_size", "text_dim", "num_classes")}
     seed = config_int(cfg, "seed", 0)
     source = Path(str(cfg.source))
@@ -323,6 +324,7 @@ def convert(cfg: DictConfig) -> Path:
     return directory
 
 
+register_configs()
 main = hydra_command("convert_dit", lambda cfg, _: convert(cfg), bookkeeping=False)
 
 

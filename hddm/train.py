@@ -17,7 +17,7 @@ from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
-from hddm.config import TrainConfig, register_configs, validate_train_config
+from hddm.config import TrainConfig, model_size, register_configs, validate_train_config
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.ensemble.guidance import sample_expert
@@ -31,13 +31,12 @@ from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
 from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
-from hddm.models.dit import get_dit_size
 
 IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder")
 
 
 def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
-    size = get_dit_size(cfg.model.name)
+    size = model_size(cfg.model)
     return {
         "objective": cfg.objective.name,
         "prediction": cfg.objective.prediction,
@@ -114,7 +113,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     null_text, null_mask = datamodule.null_text()
     manifest = expert_manifest(cfg, null_text.shape[-1])
     module = ExpertModule(
-        size=asdict(get_dit_size(cfg.model.name)),
+        size=asdict(model_size(cfg.model)),
         in_channels=cfg.data.channels,
         image_size=cfg.data.image_size,
         text_dim=null_text.shape[-1],

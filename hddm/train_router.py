@@ -15,14 +15,13 @@ from omegaconf import DictConfig
 
 from hddm import __version__
 from hddm.bundles import ROUTER_FORMAT, save_bundle
-from hddm.config import RouterTrainConfig, register_configs, validate_router_config
+from hddm.config import RouterTrainConfig, model_size, register_configs, validate_router_config
 from hddm.io import sha256_file, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, text_encoder_id
 from hddm.lit.router import TIME_SCALE, RouterModule
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
-from hddm.models.dit import get_dit_size
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -51,7 +50,7 @@ def router_manifest(cfg: RouterTrainConfig, text_dim: int) -> dict:
         "time_scale": TIME_SCALE,
         "text_encoder": text_encoder_id(cfg.text) if cfg.text_aware else None,
         "text_dim": text_dim if cfg.text_aware else None,
-        "model": {"name": cfg.model.name, **asdict(get_dit_size(cfg.model.name))},
+        "model": {"name": cfg.model.name, **asdict(model_size(cfg.model))},
         "seed": cfg.seed,
         "hddm_version": __version__,
     }
@@ -83,7 +82,7 @@ def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
     text_dim = datamodule.null_text()[0].shape[-1]
     manifest = router_manifest(cfg, text_dim)
     module = RouterModule(
-        asdict(get_dit_size(cfg.model.name)),
+        asdict(model_size(cfg.model)),
         cfg.data.channels,
         cfg.data.image_size,
         cfg.partition.num_clusters,

@@ -5,9 +5,13 @@ from conftest import CONF
 
 from hddm.config import validate_train_config
 from hddm.errors import HddmError
+from hddm.models.dit import DIT_SIZES
 
 GROUPS = ["objective", "schedule", "model", "text", "data", "partition", "trainer", "logger"]
-OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
+OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))] + [
+    ("model", name)
+    for name in DIT_SIZES  # registered from the size registry, no file per size
+]
 EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
 NEEDS = {"latents": ["data.shard_dir=/tmp/shards"], "real_scale_xl": ["data.shard_dir=/tmp/shards"]}
 
@@ -86,3 +90,15 @@ def test_unknown_routing_source_is_a_one_line_error(compose):
     cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=oracle", "prompt=x"], config_name="sample"))
     with pytest.raises(HddmError, match="routing.router"):
         routing_scores(cfg, [], None)
+
+
+def test_every_model_field_can_be_overridden(compose):
+    from hddm.config import model_size
+
+    typed = validate_train_config(compose(["model=dit_s2", "model.depth=2", "model.num_heads=4"]))
+    assert (
+        typed.model.name == "dit_s2" and model_size(typed.model).depth == 2 and model_size(typed.model).num_heads == 4
+    )
+    assert model_size(typed.model).hidden_size == DIT_SIZES["dit_s2"].hidden_size
+    with pytest.raises(HddmError, match="multiple of num_heads"):
+        validate_train_config(compose(["model=tiny", "model.num_heads=3"]))

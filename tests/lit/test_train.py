@@ -1,5 +1,6 @@
 """The training entry point end to end on the embedded default (tiny sizes, a few steps)."""
 
+import json
 import math
 import signal
 import subprocess
@@ -134,6 +135,31 @@ def test_cli_errors_are_one_line(cache_dir, tmp_path):
     bad_cluster = run_cli(["hddm.train", "cluster=99", f"hydra.run.dir={tmp_path}"], cwd=REPO)
     assert bad_cluster.returncode == 2 and "Traceback" not in bad_cluster.stderr
     assert bad_cluster.stderr.strip().splitlines()[-1].startswith("hddm: error: cluster 99")
+
+
+def test_cli_trains_any_registered_size_with_overridden_fields(cache_dir, tmp_path):
+    run = run_cli(
+        [
+            "hddm.train",
+            "model=dit_s2",
+            "model.depth=2",
+            "trainer.max_steps=1",
+            "trainer.val_check_interval=1",
+            "trainer.limit_val_batches=1",
+            "data.batch_size=4",
+            "sample.n=1",
+            "sample.steps=1",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    manifest = json.loads((tmp_path / "expert" / "manifest.json").read_text())
+    assert (
+        manifest["model"]["name"] == "dit_s2"
+        and manifest["model"]["depth"] == 2
+        and manifest["model"]["hidden_size"] == 384
+    )
 
 
 def test_wandb_logger_runs_offline_and_is_finished(compose, tmp_path):

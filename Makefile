@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: venv demo demo-mnist eval-fid experiments test test-slow bench clean-runs
+.PHONY: venv demo demo-mnist eval-fid experiments lint test test-slow bench clean-runs
 
 venv: $(STAMP)
 
@@ -91,11 +91,18 @@ eval-fid: venv
 	    'metrics=[fid,domain_fid,clip,precision_recall]' n=$(EVAL_N) steps=25 cfg_scale=3 metrics.fid.reference_max_items=$(EVAL_REF) \
 	    prompts_file=experiments/styled_demo/prompts.txt hydra.run.dir=runs/eval/demo_top2_n$(EVAL_N)
 
-# Issue 6's experiments 1-6 on both training seeds: one pool of 2 single-core jobs (experiments/issue6.py; ~2 h here).
+# The papers' experiments 1-6 on MNIST (the adverse control), both training seeds: one pool of 2 single-core jobs (experiments/mnist_experiments.py; ~2 h here).
 experiments: venv
-	$(PY) experiments/issue6.py
+	$(PY) experiments/mnist_experiments.py
 
-test: venv
+# Style (ruff, line length 120) and the one-way layers (import-linter contract in pyproject.toml); `make test` runs it first.
+LINTED := hddm tests bench experiments
+lint: venv
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q
 
 test-slow: venv

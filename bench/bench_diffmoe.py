@@ -73,44 +73,64 @@ def bench_pair(name, repeats, warmup):
     times = {"dense": [], "diffmoe": []}
     for i in range(repeats):  # ABBA: dense, moe, moe, dense, ...
         order = [("dense", dense_step), ("diffmoe", moe_step)]
-        for key, step in (order if i % 2 == 0 else order[::-1]):
+        for key, step in order if i % 2 == 0 else order[::-1]:
             times[key].append(timed(step))
     ratios = [m / d for m, d in zip(times["diffmoe"], times["dense"])]
     return {
-        "pair": name, "dense": dense_name, "diffmoe": moe_name, "batch": batch,
-        "shape": [channels, image_size, image_size], "text": [text_len, text_dim],
+        "pair": name,
+        "dense": dense_name,
+        "diffmoe": moe_name,
+        "batch": batch,
+        "shape": [channels, image_size, image_size],
+        "text": [text_len, text_dim],
         "tokens_per_step": batch * (image_size // get_dit_size(dense_name).patch_size) ** 2,
-        "params": {"dense": sum(p.numel() for p in dense.parameters()), "diffmoe": sum(p.numel() for p in moe.parameters())},
+        "params": {
+            "dense": sum(p.numel() for p in dense.parameters()),
+            "diffmoe": sum(p.numel() for p in moe.parameters()),
+        },
         "activated_params": {"dense": activated_parameters(dense), "diffmoe_at_c1": activated_parameters(moe, 1.0)},
-        "seconds_per_step": {k: {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v} for k, v in times.items()},
-        "ratio_median_of_pairs": statistics.median(ratios), "ratio_pairs": [min(ratios), max(ratios)],
+        "seconds_per_step": {
+            k: {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v} for k, v in times.items()
+        },
+        "ratio_median_of_pairs": statistics.median(ratios),
+        "ratio_pairs": [min(ratios), max(ratios)],
         "ratio_best_vs_best": min(times["diffmoe"]) / min(times["dense"]),
     }
 
 
 def markdown(record) -> str:
     lines = [
-        "# DiffMoE vs dense DiT: time per training step (CPU, fp32)", "",
+        "# DiffMoE vs dense DiT: time per training step (CPU, fp32)",
+        "",
         f"Command: `{record['command']}`  ",
         f"Machine: {record['machine']}, torch {record['torch']} ({record['threads']} threads), {record['date']}; "
-        f"load average at start {record['load_start']}, at end {record['load_end']}.", "",
+        f"load average at start {record['load_start']}, at end {record['load_end']}.",
+        "",
         "Step = forward + MSE (+ capacity-predictor BCE) + backward + fused AdamW. Median over interleaved (ABBA) "
-        "repeats, min-max in brackets; the ratio is the median of per-pair ratios.", "",
-        "| pair | model | params | activated params (C=1) | s/step | DiffMoE / dense |", "|---|---|---:|---:|---:|---:|",
+        "repeats, min-max in brackets; the ratio is the median of per-pair ratios.",
+        "",
+        "| pair | model | params | activated params (C=1) | s/step | DiffMoE / dense |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in record["results"]:
         s = r["seconds_per_step"]
-        lines.append(f"| {r['pair']} | {r['dense']} | {r['params']['dense']:,} | {r['activated_params']['dense']:,} | "
-                     f"{s['dense']['median']:.3f} ({s['dense']['min']:.3f}-{s['dense']['max']:.3f}) | |")
-        lines.append(f"| {r['pair']} | {r['diffmoe']} | {r['params']['diffmoe']:,} | {r['activated_params']['diffmoe_at_c1']:,} | "
-                     f"{s['diffmoe']['median']:.3f} ({s['diffmoe']['min']:.3f}-{s['diffmoe']['max']:.3f}) | "
-                     f"**{r['ratio_median_of_pairs']:.2f}x** (pairs {r['ratio_pairs'][0]:.2f}-{r['ratio_pairs'][1]:.2f}; "
-                     f"best/best {r['ratio_best_vs_best']:.2f}x) |")
+        lines.append(
+            f"| {r['pair']} | {r['dense']} | {r['params']['dense']:,} | {r['activated_params']['dense']:,} | "
+            f"{s['dense']['median']:.3f} ({s['dense']['min']:.3f}-{s['dense']['max']:.3f}) | |"
+        )
+        lines.append(
+            f"| {r['pair']} | {r['diffmoe']} | {r['params']['diffmoe']:,} | {r['activated_params']['diffmoe_at_c1']:,} | "
+            f"{s['diffmoe']['median']:.3f} ({s['diffmoe']['min']:.3f}-{s['diffmoe']['max']:.3f}) | "
+            f"**{r['ratio_median_of_pairs']:.2f}x** (pairs {r['ratio_pairs'][0]:.2f}-{r['ratio_pairs'][1]:.2f}; "
+            f"best/best {r['ratio_best_vs_best']:.2f}x) |"
+        )
     lines += ["", f"Target: DiffMoE <= {TARGET}x the dense step time."]
     for r in record["results"]:
         verdict = "MET" if r["ratio_median_of_pairs"] <= TARGET else "NOT met"
-        lines.append(f"- {r['pair']}: {r['ratio_median_of_pairs']:.2f}x -> target {verdict} (batch {r['batch']}, "
-                     f"shape {r['shape']}, text {r['text']}, {r['tokens_per_step']} tokens per step).")
+        lines.append(
+            f"- {r['pair']}: {r['ratio_median_of_pairs']:.2f}x -> target {verdict} (batch {r['batch']}, "
+            f"shape {r['shape']}, text {r['text']}, {r['tokens_per_step']} tokens per step)."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -125,8 +145,10 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     record = {
-        "command": "python bench/bench_diffmoe.py " + shlex.join(sys.argv[1:]), "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "command": "python bench/bench_diffmoe.py " + shlex.join(sys.argv[1:]),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "load_start": " ".join(f"{v:.2f}" for v in os.getloadavg()),
     }

@@ -77,12 +77,34 @@ class Case:
 
 
 CASES = {
-    "tiny": Case("tiny", 1, 28, 16, 384, batch=64, sample_batch=64,
-                 train_warmup=3, train_iters=10, train_repeats=5, sample_repeats=3),
+    "tiny": Case(
+        "tiny",
+        1,
+        28,
+        16,
+        384,
+        batch=64,
+        sample_batch=64,
+        train_warmup=3,
+        train_iters=10,
+        train_repeats=5,
+        sample_repeats=3,
+    ),
     # A dit_s2 training step takes seconds here and a 50-step CFG loop at B=16 several minutes, so the
     # sampling batch is 2 (forward at 4); img/s is still per image.
-    "dit_s2": Case("dit_s2", 4, 32, 77, 768, batch=16, sample_batch=2,
-                   train_warmup=1, train_iters=1, train_repeats=5, sample_repeats=3),
+    "dit_s2": Case(
+        "dit_s2",
+        4,
+        32,
+        77,
+        768,
+        batch=16,
+        sample_batch=2,
+        train_warmup=1,
+        train_iters=1,
+        train_repeats=5,
+        sample_repeats=3,
+    ),
 }
 
 
@@ -151,15 +173,20 @@ def copy_hddm_into_peer(hddm: DiT, peer: torch.nn.Module) -> None:
         for kind in ("weight", "bias"):
             q, k, v = src[s + f"attn.qkv.{kind}"].chunk(3)
             ck, cv = src[s + f"cross_attn.kv.{kind}"].chunk(2)
-            dst.update({
-                d + f"attn1.to_q.{kind}": q, d + f"attn1.to_k.{kind}": k, d + f"attn1.to_v.{kind}": v,
-                d + f"attn1.to_out.0.{kind}": src[s + f"attn.proj.{kind}"],
-                d + f"attn2.to_q.{kind}": src[s + f"cross_attn.q.{kind}"],
-                d + f"attn2.to_k.{kind}": ck, d + f"attn2.to_v.{kind}": cv,
-                d + f"attn2.to_out.0.{kind}": src[s + f"cross_attn.proj.{kind}"],
-                d + f"ff.net.0.proj.{kind}": src[s + f"mlp.fc1.{kind}"],
-                d + f"ff.net.2.{kind}": src[s + f"mlp.fc2.{kind}"],
-            })
+            dst.update(
+                {
+                    d + f"attn1.to_q.{kind}": q,
+                    d + f"attn1.to_k.{kind}": k,
+                    d + f"attn1.to_v.{kind}": v,
+                    d + f"attn1.to_out.0.{kind}": src[s + f"attn.proj.{kind}"],
+                    d + f"attn2.to_q.{kind}": src[s + f"cross_attn.q.{kind}"],
+                    d + f"attn2.to_k.{kind}": ck,
+                    d + f"attn2.to_v.{kind}": cv,
+                    d + f"attn2.to_out.0.{kind}": src[s + f"cross_attn.proj.{kind}"],
+                    d + f"ff.net.0.proj.{kind}": src[s + f"mlp.fc1.{kind}"],
+                    d + f"ff.net.2.{kind}": src[s + f"mlp.fc2.{kind}"],
+                }
+            )
         dst[d + "scale_shift_table"] = src[s + "scale_shift_table"]
     peer.load_state_dict(dst, strict=True)
     peer.pos_embed.pos_embed.copy_(hddm.pos_embed)  # both are fixed 2-D sincos; only the axis order may differ
@@ -310,8 +337,12 @@ def summary(rates: list[float]) -> dict:
 def paired_ratio(a: list[float], b: list[float]) -> dict:
     """hddm/peer ratio of medians, plus the range of per-repeat ratios (each pair ran back to back)."""
     pairs = [x / y for x, y in zip(a, b)]
-    return {"median_ratio": statistics.median(a) / statistics.median(b), "pair_min": min(pairs), "pair_max": max(pairs),
-            "best_ratio": max(a) / max(b)}
+    return {
+        "median_ratio": statistics.median(a) / statistics.median(b),
+        "pair_min": min(pairs),
+        "pair_max": max(pairs),
+        "best_ratio": max(a) / max(b),
+    }
 
 
 def bench_case(case: Case, sample_steps: int) -> dict:
@@ -324,10 +355,13 @@ def bench_case(case: Case, sample_steps: int) -> dict:
 
     with ForeignCpu() as load:
         result = time_case(case, models, sample_steps)
-    result.update(equivalence_max_abs_diff=max_diff, foreign_cpu_share=round(load.foreign, 3),
-                  steal_share=round(load.steal, 3))
+    result.update(
+        equivalence_max_abs_diff=max_diff, foreign_cpu_share=round(load.foreign, 3), steal_share=round(load.steal, 3)
+    )
     result["models"] = {n: {"params": params[n], **result["models"][n]} for n in MODELS}
-    print(f"[{case.size}] CPU taken by other processes meanwhile: {load.foreign:.0%} (steal {load.steal:.0%})", flush=True)
+    print(
+        f"[{case.size}] CPU taken by other processes meanwhile: {load.foreign:.0%} (steal {load.steal:.0%})", flush=True
+    )
     return result
 
 
@@ -339,15 +373,22 @@ def time_case(case: Case, models: dict, sample_steps: int) -> dict:
     # hddm trains with its own optimizer (hddm.lit.optim.adamw: fused on CPUs); the peer with torch's default
     # AdamW, as diffusers' training scripts do. "hddm_torch_adamw" is hddm's model with the peer's optimizer:
     # the model-only comparison.
-    optimizers = {"hddm": adamw(models["hddm"].parameters(), "cpu", lr=1e-4),
-                  "peer": torch.optim.AdamW(models["peer"].parameters(), lr=1e-4),
-                  MODEL_ONLY: torch.optim.AdamW(models["hddm"].parameters(), lr=1e-4)}
-    train = {name: make_train_step(fns[name.split("_")[0]], models[name.split("_")[0]], inputs, target, optimizer)
-             for name, optimizer in optimizers.items()}
+    optimizers = {
+        "hddm": adamw(models["hddm"].parameters(), "cpu", lr=1e-4),
+        "peer": torch.optim.AdamW(models["peer"].parameters(), lr=1e-4),
+        MODEL_ONLY: torch.optim.AdamW(models["hddm"].parameters(), lr=1e-4),
+    }
+    train = {
+        name: make_train_step(fns[name.split("_")[0]], models[name.split("_")[0]], inputs, target, optimizer)
+        for name, optimizer in optimizers.items()
+    }
     interleaved(train, case.train_warmup, 1)
     train_s = interleaved(train, case.train_iters, case.train_repeats)
     steps_per_s = {n: [case.train_iters / s for s in train_s[n]] for n in train}
-    print(f"[{case.size}] train steps/s " + "  ".join(f"{n}={statistics.median(v):.3f}" for n, v in steps_per_s.items()), flush=True)
+    print(
+        f"[{case.size}] train steps/s " + "  ".join(f"{n}={statistics.median(v):.3f}" for n, v in steps_per_s.items()),
+        flush=True,
+    )
 
     for m in models.values():
         m.eval()
@@ -361,7 +402,10 @@ def time_case(case: Case, models: dict, sample_steps: int) -> dict:
 
     sample_s = interleaved(steps, sample_steps, case.sample_repeats, before_repeat=reset_all)
     sample_ips = {n: [case.sample_batch / s for s in sample_s[n]] for n in MODELS}
-    print(f"[{case.size}] sample img/s " + "  ".join(f"{n}={statistics.median(v):.3f}" for n, v in sample_ips.items()), flush=True)
+    print(
+        f"[{case.size}] sample img/s " + "  ".join(f"{n}={statistics.median(v):.3f}" for n, v in sample_ips.items()),
+        flush=True,
+    )
 
     result = {"case": asdict(case), "sample_steps": sample_steps, "models": {}}
     for n in MODELS:
@@ -445,33 +489,53 @@ def markdown(report: dict) -> str:
             r = res["models"][n]
             label = "hddm DiT" if n == "hddm" else "diffusers PixArt"
             share = r["train_gflop_per_s"] / m["gemm_peak_gflop_per_s"]
-            lines.append(f"| {size} | {label} | {r['params']:,} | {fmt(r['train_steps_per_s'])} | "
-                         f"{fmt(r['train_img_per_s'])} | {r['train_gflop_per_s']} ({share:.0%}) | {fmt(r['sample_img_per_s'])} |")
+            lines.append(
+                f"| {size} | {label} | {r['params']:,} | {fmt(r['train_steps_per_s'])} | "
+                f"{fmt(r['train_img_per_s'])} | {r['train_gflop_per_s']} ({share:.0%}) | {fmt(r['sample_img_per_s'])} |"
+            )
         ratio = res["ratio_hddm_over_peer"]
-        lines.append(f"| {size} | **hddm / peer** | | {fmt_ratio(ratio['train'])} | {fmt_ratio(ratio['train'])} | | "
-                     f"{fmt_ratio(ratio['sample'])} |")
-        lines.append(f"| {size} | hddm model, peer's optimizer / peer | | {fmt_ratio(ratio['train_model_only'])} | | | |")
-    lines += ["", "Shapes: " + "; ".join(
-        f"{s}: {c['case']['in_channels']}x{c['case']['image_size']}x{c['case']['image_size']}, text "
-        f"{c['case']['text_len']}x{c['case']['text_dim']}, train batch {c['case']['batch']}, "
-        f"sample batch {c['case']['sample_batch']} (forward at {2 * c['case']['sample_batch']}), "
-        f"{c['sample_steps']} Euler steps" for s, c in report["results"].items()), "",
-        "## Targets (hddm >= 1.2x peer training throughput, no slower at inference)", ""]
+        lines.append(
+            f"| {size} | **hddm / peer** | | {fmt_ratio(ratio['train'])} | {fmt_ratio(ratio['train'])} | | "
+            f"{fmt_ratio(ratio['sample'])} |"
+        )
+        lines.append(
+            f"| {size} | hddm model, peer's optimizer / peer | | {fmt_ratio(ratio['train_model_only'])} | | | |"
+        )
+    lines += [
+        "",
+        "Shapes: "
+        + "; ".join(
+            f"{s}: {c['case']['in_channels']}x{c['case']['image_size']}x{c['case']['image_size']}, text "
+            f"{c['case']['text_len']}x{c['case']['text_dim']}, train batch {c['case']['batch']}, "
+            f"sample batch {c['case']['sample_batch']} (forward at {2 * c['case']['sample_batch']}), "
+            f"{c['sample_steps']} Euler steps"
+            for s, c in report["results"].items()
+        ),
+        "",
+        "## Targets (hddm >= 1.2x peer training throughput, no slower at inference)",
+        "",
+    ]
     for size, res in report["results"].items():
         ratio, met = res["ratio_hddm_over_peer"], res["targets_met"]
-        lines.append(f"- {size}: training {ratio['train']['median_ratio']:.2f}x -> target "
-                     f"{'MET' if met['train'] else 'NOT met'}; inference {ratio['sample']['median_ratio']:.2f}x -> target "
-                     f"{'MET' if met['sample'] else 'NOT met'} (other processes took {res['foreign_cpu_share']:.0%} "
-                     f"of the CPU during this size's timing, steal {res['steal_share']:.0%}).")
+        lines.append(
+            f"- {size}: training {ratio['train']['median_ratio']:.2f}x -> target "
+            f"{'MET' if met['train'] else 'NOT met'}; inference {ratio['sample']['median_ratio']:.2f}x -> target "
+            f"{'MET' if met['sample'] else 'NOT met'} (other processes took {res['foreign_cpu_share']:.0%} "
+            f"of the CPU during this size's timing, steal {res['steal_share']:.0%})."
+        )
         peer_share = res["models"]["peer"]["train_gflop_per_s"] / m["gemm_peak_gflop_per_s"]
-        lines.append(f"  The peer trains at {peer_share:.0%} of this CPU's GEMM ceiling; 1.2x the peer with the same FLOPs "
-                     f"would need {1.2 * peer_share:.0%} of it.")
+        lines.append(
+            f"  The peer trains at {peer_share:.0%} of this CPU's GEMM ceiling; 1.2x the peer with the same FLOPs "
+            f"would need {1.2 * peer_share:.0%} of it."
+        )
     lines += ["", "## Parameter counts and equivalence", ""]
     for size, res in report["results"].items():
         p = {n: res["models"][n]["params"] for n in MODELS}
-        lines.append(f"- {size}: hddm {p['hddm']:,}, peer {p['peer']:,} (difference {p['hddm'] - p['peer']:+,}); "
-                     f"with hddm's weights copied into the peer, max |output difference| = "
-                     f"{res['equivalence_max_abs_diff']:.1e}.")
+        lines.append(
+            f"- {size}: hddm {p['hddm']:,}, peer {p['peer']:,} (difference {p['hddm'] - p['peer']:+,}); "
+            f"with hddm's weights copied into the peer, max |output difference| = "
+            f"{res['equivalence_max_abs_diff']:.1e}."
+        )
     lines += ["", report["notes"], ""]
     return "\n".join(lines)
 
@@ -494,7 +558,9 @@ NOTES = (
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few iterations, 5 sampling steps, sampling batch 2")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: few iterations, 5 sampling steps, sampling batch 2"
+    )
     parser.add_argument("--sizes", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--sample-steps", type=int, default=None, help="Euler steps per sample (default 50)")
     parser.add_argument("--train-iters", type=int, default=None, help="optimizer steps per timed repeat")
@@ -507,10 +573,19 @@ def parse_args(argv=None):
 
 def configure(case: Case, args) -> Case:
     if args.quick:
-        case = replace(case, train_warmup=1, train_iters=1, train_repeats=2, sample_repeats=2,
-                       sample_batch=min(case.sample_batch, 2))
-    overrides = {"train_iters": args.train_iters, "train_repeats": args.train_repeats,
-                 "sample_repeats": args.sample_repeats}
+        case = replace(
+            case,
+            train_warmup=1,
+            train_iters=1,
+            train_repeats=2,
+            sample_repeats=2,
+            sample_batch=min(case.sample_batch, 2),
+        )
+    overrides = {
+        "train_iters": args.train_iters,
+        "train_repeats": args.train_repeats,
+        "sample_repeats": args.sample_repeats,
+    }
     return replace(case, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -535,6 +610,7 @@ def write_report(report: dict, out_dir: Path, stem: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / f"{stem}.md").write_text(markdown(report))
+
 
 if __name__ == "__main__":
     main()

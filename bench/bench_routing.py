@@ -1,4 +1,4 @@
-"""Wall time per sampling step of a routed ensemble vs one expert (issue 4's dispatch-cost target).
+"""Wall time per sampling step of a routed ensemble vs one expert.
 
 K experts with random weights (cost does not depend on training), a router whose logits are random per
 sample, batch B with CFG (each expert evaluates 2x its samples). Measured side by side, interleaved, in one
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
+from hddm.ensemble.field import EnsembleField
+from hddm.ensemble.members import Expert
 from hddm.models.dit import DIT_SIZES, DiT
-from hddm.routing.ensemble import EnsembleField
 from hddm.routing.scores import RoutingScores
 from hddm.routing.strategies import Routing
 
@@ -53,8 +53,15 @@ def make_experts(size: str, k: int) -> list[Expert]:
     for cluster in range(k):
         prediction, schedule = ("epsilon", "cosine") if cluster % 4 == 1 else ("velocity", "linear")
         network = DiT(DIT_SIZES[size], channels, image, text_dim).eval().requires_grad_(False)
-        experts.append(Expert(network, make_objective(prediction, get_schedule(schedule)), torch.zeros(tokens, text_dim),
-                              torch.ones(tokens, dtype=torch.bool), {"cluster": cluster}))
+        experts.append(
+            Expert(
+                network,
+                make_objective(prediction, get_schedule(schedule)),
+                torch.zeros(tokens, text_dim),
+                torch.ones(tokens, dtype=torch.bool),
+                {"cluster": cluster},
+            )
+        )
     return experts
 
 
@@ -86,20 +93,38 @@ def measure(size: str, k: int, rounds: int, repeats: int) -> dict:
             times[name].append(step_seconds(field, x, t, repeats))
     medians = {name: statistics.median(values) for name, values in times.items()}
     return {
-        "size": size, "experts": k, "batch": batch, "cfg": "cond+uncond in one batch per expert",
-        "seconds_per_step": {n: {"median": round(m, 5), "min": round(min(times[n]), 5), "max": round(max(times[n]), 5)}
-                             for n, m in medians.items()},
+        "size": size,
+        "experts": k,
+        "batch": batch,
+        "cfg": "cond+uncond in one batch per expert",
+        "seconds_per_step": {
+            n: {"median": round(m, 5), "min": round(min(times[n]), 5), "max": round(max(times[n]), 5)}
+            for n, m in medians.items()
+        },
         "ratio_to_single": {n: round(m / medians["single"], 3) for n, m in medians.items()},
-        "targets": {"top2_at_most_2.3x": medians["top2"] / medians["single"] <= 2.3,
-                    "full_about_Kx": round(medians["full"] / medians["single"] / k, 3)},
+        "targets": {
+            "top2_at_most_2.3x": medians["top2"] / medians["single"] <= 2.3,
+            "full_about_Kx": round(medians["full"] / medians["single"] / k, 3),
+        },
     }
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
-            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
 
 
 def main() -> None:
@@ -112,18 +137,30 @@ def main() -> None:
     sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
     rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
     results = [measure(size, args.experts, rounds, repeats) for size in sizes]
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "date": datetime.now(timezone.utc).isoformat(),
-              "machine": machine(), "results": results}
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        "results": results,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "routing_dispatch.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Routed sampling step cost (K={args.experts})", "", f"`{report['command']}` on {report['machine']['cpu']}, "
-             f"{report['machine']['threads']} threads, torch {report['machine']['torch']}, {report['date'][:10]}, load average at "
-             f"start {' '.join(report['machine']['loadavg_start'])}", "",
-             "| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Routed sampling step cost (K={args.experts})",
+        "",
+        f"`{report['command']}` on {report['machine']['cpu']}, "
+        f"{report['machine']['threads']} threads, torch {report['machine']['torch']}, {report['date'][:10]}, load average at "
+        f"start {' '.join(report['machine']['loadavg_start'])}",
+        "",
+        "| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         ratio = r["ratio_to_single"]
-        lines.append(f"| {r['size']} | {r['batch']} | {r['seconds_per_step']['single']['median']:.4f} | {ratio['top1']}x | "
-                     f"{ratio['top2']}x | {ratio['full']}x | {'yes' if r['targets']['top2_at_most_2.3x'] else 'no'} |")
+        lines.append(
+            f"| {r['size']} | {r['batch']} | {r['seconds_per_step']['single']['median']:.4f} | {ratio['top1']}x | "
+            f"{ratio['top2']}x | {ratio['full']}x | {'yes' if r['targets']['top2_at_most_2.3x'] else 'no'} |"
+        )
     (RESULTS / "routing_dispatch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,6 +1,7 @@
 """What the experiments' table scripts share: reading a metric from results.json, keeping a run's small outputs
 under experiments/, pasting a generated table into a README between `<!-- table <name> -->` markers, and comparing
 the rows' rankings across training seeds."""
+
 import re
 import shutil
 from pathlib import Path
@@ -20,8 +21,11 @@ def metric(results: dict, prefix: str):
 
 def headline(results: dict) -> dict:
     """The HEADLINE metrics of one results.json: domain FID, prompt adherence, diversity (means)."""
-    return {"fid": metric(results, "domain_fid")[0], "adherence": metric(results, "prompt_adherence")[0],
-            "diversity": metric(results, "diversity")[0]}
+    return {
+        "fid": metric(results, "domain_fid")[0],
+        "adherence": metric(results, "prompt_adherence")[0],
+        "diversity": metric(results, "diversity")[0],
+    }
 
 
 def sampler_setting(results: list, key: str) -> str:
@@ -40,7 +44,9 @@ def paste_table(readme: Path, name: str, table: str) -> None:
     """Replace the previous paste between `<!-- table <name> -->` markers, or the placeholder TABLE_<NAME>."""
     block, text = f"<!-- table {name} -->\n{table}<!-- /table {name} -->", readme.read_text()
     pattern = re.compile(rf"<!-- table {name} -->.*?<!-- /table {name} -->", re.S)
-    readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_{name.upper()}", block))
+    readme.write_text(
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(f"TABLE_{name.upper()}", block)
+    )
 
 
 def seeds_table(rows_by_seed: dict, columns: list) -> str:
@@ -49,8 +55,11 @@ def seeds_table(rows_by_seed: dict, columns: list) -> str:
     Only rows present on every seed are compared; the order agreement is that of the first two seeds."""
     seeds = list(rows_by_seed)
     names = [name for name in rows_by_seed[seeds[0]] if all(name in rows_by_seed[s] for s in seeds)]
-    head = "| row | " + " | ".join(f"{title} {label}" for _, title, _ in columns
-                                  for label in [f"s{s}" for s in seeds] + ["mean"]) + " |\n"
+    head = (
+        "| row | "
+        + " | ".join(f"{title} {label}" for _, title, _ in columns for label in [f"s{s}" for s in seeds] + ["mean"])
+        + " |\n"
+    )
     text = head + "|---" * (1 + len(columns) * (len(seeds) + 1)) + "|\n"
     for name in names:
         cells = []
@@ -62,6 +71,9 @@ def seeds_table(rows_by_seed: dict, columns: list) -> str:
     for key, title, lower_is_better in columns:
         best = {s: (min if lower_is_better else max)(names, key=lambda n: rows_by_seed[s][n][key]) for s in seeds}
         agreement = kendalltau(*[[rows_by_seed[s][n][key] for n in names] for s in seeds[:2]]).statistic
-        text += (f"- {title}: best row " + ", ".join(f"seed {s} {b}" for s, b in best.items())
-                 + f"; Kendall tau between the seeds' orders {agreement:.2f} (1 = the same order).\n")
+        text += (
+            f"- {title}: best row "
+            + ", ".join(f"seed {s} {b}" for s, b in best.items())
+            + f"; Kendall tau between the seeds' orders {agreement:.2f} (1 = the same order).\n"
+        )
     return text

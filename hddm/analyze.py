@@ -12,10 +12,8 @@ import importlib
 import time
 from pathlib import Path
 
-import hydra
 import torch
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hddm.analysis.config import AnalyzeConfig
@@ -23,18 +21,29 @@ from hddm.analysis.report import write_outputs
 from hddm.analysis.setup import load_setup, settings
 from hddm.config import register_configs, to_typed
 from hddm.errors import HddmError
-from hddm.jobs import run_cli
+from hddm.jobs import hydra_command
 
-ANALYSES = {"cluster_rank": "cluster_rank", "angular_deviation": "angular", "disagreement": "disagreement",
-            "sensitivity": "sensitivity", "refine": "refine", "rescue": "rescue", "switching": "switching"}
+ANALYSES = {
+    "cluster_rank": "cluster_rank",
+    "angular_deviation": "angular",
+    "disagreement": "disagreement",
+    "sensitivity": "sensitivity",
+    "refine": "refine",
+    "rescue": "rescue",
+    "switching": "switching",
+}
 
 
 def default_partition_path(cfg: AnalyzeConfig) -> str:
     """The prepare stage's assignment file of the experts' partition, in the cache (as conf/partition/file.yaml)."""
-    from hddm.bundles import load_expert
+    from hddm.ensemble.members import load_expert
 
     manifest = load_expert(cfg.ensemble.experts[0]).manifest
-    return str(Path(cfg.cache_dir).expanduser() / "partitions" / f"{manifest['data']['name']}_{manifest['partition']['name']}.safetensors")
+    return str(
+        Path(cfg.cache_dir).expanduser()
+        / "partitions"
+        / f"{manifest['data']['name']}_{manifest['partition']['name']}.safetensors"
+    )
 
 
 def analyze(dict_cfg: DictConfig, run_dir: Path) -> dict:
@@ -48,11 +57,20 @@ def analyze(dict_cfg: DictConfig, run_dir: Path) -> dict:
     setup = load_setup(cfg)
     module = importlib.import_module(f"hddm.analysis.{ANALYSES[cfg.analysis.name]}")
     result, tables, figures = module.run(setup)
-    result.update({"analysis": cfg.analysis.name, "settings": settings(setup), "expert_evaluations": setup.usage.evaluations,
-                   "seconds": round(time.time() - started, 1)})
+    result.update(
+        {
+            "analysis": cfg.analysis.name,
+            "settings": settings(setup),
+            "expert_evaluations": setup.usage.evaluations,
+            "seconds": round(time.time() - started, 1),
+        }
+    )
     paths = write_outputs(run_dir, cfg.analysis.name, result, tables, figures)
-    print(f"hddm: {cfg.analysis.name} on {cfg.ensemble.name} (K={setup.num_experts}, n={cfg.n}) in {result['seconds']} s, "
-          f"{setup.usage.evaluations} expert evaluations\n" + "\n".join(f"  {k}: {v}" for k, v in paths.items()))
+    print(
+        f"hddm: {cfg.analysis.name} on {cfg.ensemble.name} (K={setup.num_experts}, n={cfg.n}) in {result['seconds']} "
+        "s, "
+        f"{setup.usage.evaluations} expert evaluations\n" + "\n".join(f"  {k}: {v}" for k, v in paths.items())
+    )
     print(Path(paths["markdown"]).read_text())
     return result
 
@@ -61,9 +79,7 @@ register_configs()
 ConfigStore.instance().store(name="analyze_schema", node=AnalyzeConfig)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="analyze")
-def main(cfg: DictConfig) -> None:
-    run_cli(lambda: analyze(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
+main = hydra_command("analyze", analyze)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,7 +14,7 @@ from hddm.data.embedded import EMBEDDED
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
-from hddm.models.dit import get_dit_size
+from hddm.models.dit import DIT_SIZES, DiTConfig
 
 
 @dataclass
@@ -32,7 +32,33 @@ class ScheduleConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = MISSING  # a key of hddm.models.dit.DIT_SIZES
+    """model=<name> selects a size of hddm.models.dit.DIT_SIZES (registered below); every field can be overridden,
+    e.g. model=dit_s2 model.depth=2. Bundles record the fields, not just the name."""
+
+    name: str = MISSING
+    hidden_size: int = MISSING
+    depth: int = MISSING
+    num_heads: int = MISSING
+    patch_size: int = MISSING
+    mlp_ratio: float = 4.0
+    moe: str = ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN is an MoE layer
+    num_experts: int = 0
+
+
+def model_size(model: ModelConfig) -> DiTConfig:
+    """The DiT size a model config describes, after every override; one-line errors for sizes that cannot be built."""
+    size = DiTConfig(**{name: getattr(model, name) for name in DiTConfig.__dataclass_fields__})
+    if min(size.hidden_size, size.depth, size.num_heads, size.patch_size) < 1 or size.hidden_size % size.num_heads:
+        raise HddmError(
+            f"model {model.name}: hidden_size={size.hidden_size}, depth={size.depth}, num_heads={size.num_heads}, "
+            f"patch_size={size.patch_size}: all must be >= 1 and hidden_size a multiple of num_heads"
+        )
+    if size.moe not in ("", "diffmoe", "tc", "ec") or (size.moe and size.num_experts < 2):
+        raise HddmError(
+            f"model.moe={size.moe!r} with model.num_experts={size.num_experts}: use moe='' or diffmoe|tc|ec "
+            "with num_experts >= 2"
+        )
+    return size
 
 
 @dataclass
@@ -55,7 +81,9 @@ class DataConfig:
     num_workers: int = 0
     val_fraction: float = 0.02
     val_max_items: int = 512
-    domains: Optional[list[str]] = None  # styled_digits: the domains rendered (None: the eight of hddm.data.styled_digits)
+    domains: Optional[list[str]] = (
+        None  # styled_digits: the domains rendered (None: the eight of hddm.data.styled_digits)
+    )
     render_seed: int = 0  # styled_digits: domain assignment, colour jitter and which captions name the domain
     domain_caption_share: float = 0.5  # styled_digits: share of captions that also name the domain
 
@@ -206,7 +234,9 @@ class ConversionConfig:
 
 @dataclass
 class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens pick experts at sampling time
-    mode: str = "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
+    mode: str = (
+        "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
+    )
     gamma: float = 0.5  # the threshold of mode=gamma (0 activates every expert, 1 none)
     capacity: float = 1.0  # mode=topk: each expert takes capacity * S / N tokens of each sample
 
@@ -297,7 +327,7 @@ def short_dirname(name: str, limit: int = 120) -> str:
     """A sweep job's folder name: its overrides, cut with a hash when too long for a file name (255 bytes)."""
     if len(name) <= limit:
         return name
-    return f"{name[:limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{name[: limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def run_of_bundle(path: str) -> str:
@@ -312,6 +342,8 @@ def register_configs() -> None:
     if not OmegaConf.has_resolver("hddm_run_of"):
         OmegaConf.register_new_resolver("hddm_run_of", run_of_bundle)
     store = ConfigStore.instance()
+    for name, size in DIT_SIZES.items():  # model=<name>: every registered size, no file per size
+        store.store(group="model", name=name, node=ModelConfig(name=name, **asdict(size)))
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="train_router_schema", node=RouterTrainConfig)
     store.store(name="train_head_schema", node=HeadTrainConfig)
@@ -339,18 +371,20 @@ def check_data(data: DataConfig) -> None:
 
 def validate_router_config(cfg: DictConfig) -> RouterTrainConfig:
     typed: RouterTrainConfig = to_typed(cfg)
-    get_dit_size(typed.model.name)
+    model_size(typed.model)
     check_data(typed.data)
     k = typed.partition.num_clusters
     if typed.clusters is not None and (not typed.clusters or not all(0 <= c < k for c in typed.clusters)):
-        raise HddmError(f"clusters={typed.clusters}: list some of the partition's clusters 0..{k - 1}, or clusters=null for all")
+        raise HddmError(
+            f"clusters={typed.clusters}: list some of the partition's clusters 0..{k - 1}, or clusters=null for all"
+        )
     return typed
 
 
 def validate_train_config(cfg: DictConfig) -> TrainConfig:
     """Resolve and type-check the whole config, then check the names that select code; one-line errors."""
     typed: TrainConfig = to_typed(cfg)
-    get_dit_size(typed.model.name)
+    model_size(typed.model)
     make_objective(typed.objective.prediction, get_schedule(typed.schedule.name), typed.objective.time_scale)
     check_data(typed.data)
     if typed.sample.solver not in ("euler", "heun"):

@@ -1,4 +1,4 @@
-"""Initialise hddm experts from a facebookresearch/DiT checkpoint (issue 9; supplement Sec. 1.2, Initialization).
+"""Initialise hddm experts from a facebookresearch/DiT checkpoint (supplement Sec. 1.2, Initialization).
 
     python -m hddm.convert_dit source=DiT-XL-2-256x256.pt model=dit_xl2 out=inits/dit_xl2
 
@@ -18,7 +18,6 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-import hydra
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
@@ -26,11 +25,12 @@ from torch import nn
 
 from hddm import __version__
 from hddm.bundles import MANIFEST, WEIGHTS, save_bundle
+from hddm.config import ModelConfig, model_size, register_configs
 from hddm.errors import HddmError
-from hddm.io import sha256_file
 from hddm.inits import INIT_FORMAT, describe, listing
-from hddm.jobs import run_cli
-from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder, get_dit_size
+from hddm.io import sha256_file
+from hddm.jobs import hydra_command
+from hddm.models.dit import DiT, DiTConfig, TimestepEmbedder
 
 REFERENCE_TIMESTEP = 500
 FREQUENCY_SIZE = 256  # sinusoidal features fed to the timestep MLP, in DiT and in hddm alike
@@ -54,23 +54,37 @@ def dit_source_shapes(size: DiTConfig, in_channels: int, num_classes: int) -> di
     mlp = int(h * size.mlp_ratio)
     shapes = {
         "pos_embed": (1, None, h),
-        "x_embedder.proj.weight": (h, in_channels, p, p), "x_embedder.proj.bias": (h,),
-        "t_embedder.mlp.0.weight": (h, FREQUENCY_SIZE), "t_embedder.mlp.0.bias": (h,),
-        "t_embedder.mlp.2.weight": (h, h), "t_embedder.mlp.2.bias": (h,),
+        "x_embedder.proj.weight": (h, in_channels, p, p),
+        "x_embedder.proj.bias": (h,),
+        "t_embedder.mlp.0.weight": (h, FREQUENCY_SIZE),
+        "t_embedder.mlp.0.bias": (h,),
+        "t_embedder.mlp.2.weight": (h, h),
+        "t_embedder.mlp.2.bias": (h,),
         "y_embedder.embedding_table.weight": (num_classes + 1, h),  # the extra row is the null class
     }
     for i in range(size.depth):
-        shapes.update({
-            f"blocks.{i}.attn.qkv.weight": (3 * h, h), f"blocks.{i}.attn.qkv.bias": (3 * h,),
-            f"blocks.{i}.attn.proj.weight": (h, h), f"blocks.{i}.attn.proj.bias": (h,),
-            f"blocks.{i}.mlp.fc1.weight": (mlp, h), f"blocks.{i}.mlp.fc1.bias": (mlp,),
-            f"blocks.{i}.mlp.fc2.weight": (h, mlp), f"blocks.{i}.mlp.fc2.bias": (h,),
-            f"blocks.{i}.adaLN_modulation.1.weight": (6 * h, h), f"blocks.{i}.adaLN_modulation.1.bias": (6 * h,),
-        })
-    shapes.update({
-        "final_layer.linear.weight": (p * p * out, h), "final_layer.linear.bias": (p * p * out,),
-        "final_layer.adaLN_modulation.1.weight": (2 * h, h), "final_layer.adaLN_modulation.1.bias": (2 * h,),
-    })
+        shapes.update(
+            {
+                f"blocks.{i}.attn.qkv.weight": (3 * h, h),
+                f"blocks.{i}.attn.qkv.bias": (3 * h,),
+                f"blocks.{i}.attn.proj.weight": (h, h),
+                f"blocks.{i}.attn.proj.bias": (h,),
+                f"blocks.{i}.mlp.fc1.weight": (mlp, h),
+                f"blocks.{i}.mlp.fc1.bias": (mlp,),
+                f"blocks.{i}.mlp.fc2.weight": (h, mlp),
+                f"blocks.{i}.mlp.fc2.bias": (h,),
+                f"blocks.{i}.adaLN_modulation.1.weight": (6 * h, h),
+                f"blocks.{i}.adaLN_modulation.1.bias": (6 * h,),
+            }
+        )
+    shapes.update(
+        {
+            "final_layer.linear.weight": (p * p * out, h),
+            "final_layer.linear.bias": (p * p * out,),
+            "final_layer.adaLN_modulation.1.weight": (2 * h, h),
+            "final_layer.adaLN_modulation.1.bias": (2 * h,),
+        }
+    )
     return shapes
 
 
@@ -81,9 +95,12 @@ def check_source_state(state: dict, size: DiTConfig, in_channels: int, num_class
     missing = [key for key in expected if key not in state]
     if unexpected or missing:
         problems = ([f"has unexpected keys {listing(unexpected)}"] if unexpected else []) + (
-            [f"lacks {listing(missing)}"] if missing else [])
-        raise HddmError(f"source checkpoint {' and '.join(problems)}: is it a facebookresearch/DiT checkpoint of "
-                        f"{describe(asdict(size))}? (set model= to its size)")
+            [f"lacks {listing(missing)}"] if missing else []
+        )
+        raise HddmError(
+            f"source checkpoint {' and '.join(problems)}: is it a facebookresearch/DiT checkpoint of "
+            f"{describe(asdict(size))}? (set model= to its size)"
+        )
     not_tensors = [key for key, value in state.items() if not torch.is_tensor(value)]
     if not_tensors:
         raise HddmError(f"source checkpoint entries {listing(not_tensors)} are not tensors: pass a DiT state_dict")
@@ -91,12 +108,17 @@ def check_source_state(state: dict, size: DiTConfig, in_channels: int, num_class
     def fits(shape, wanted):
         return len(shape) == len(wanted) and all(w is None or s == w for s, w in zip(shape, wanted))
 
-    wrong = [f"{key} {list(state[key].shape)} (expected {list(shape)})" for key, shape in expected.items()
-             if not fits(tuple(state[key].shape), shape)]
+    wrong = [
+        f"{key} {list(state[key].shape)} (expected {list(shape)})"
+        for key, shape in expected.items()
+        if not fits(tuple(state[key].shape), shape)
+    ]
     if wrong:
-        raise HddmError(f"source checkpoint shapes differ from a learn_sigma DiT of {describe(asdict(size))} with "
-                        f"in_channels={in_channels}, num_classes={num_classes}: {listing(wrong)}; "
-                        f"set model=, in_channels= or num_classes= to match the checkpoint")
+        raise HddmError(
+            f"source checkpoint shapes differ from a learn_sigma DiT of {describe(asdict(size))} with "
+            f"in_channels={in_channels}, num_classes={num_classes}: {listing(wrong)}; "
+            f"set model=, in_channels= or num_classes= to match the checkpoint"
+        )
 
 
 def initial_hddm_model(size: DiTConfig, in_channels: int, image_size: int, text_dim: int, seed: int) -> DiT:
@@ -120,8 +142,13 @@ def reference_conditioning(source: dict, hidden_size: int, num_classes: int) -> 
     model computes at run time; c = t_emb + the null class embedding is DiT's unconditional conditioning.
     """
     embedder = TimestepEmbedder(hidden_size, FREQUENCY_SIZE).double()
-    embedder.mlp.load_state_dict({key.removeprefix("t_embedder.mlp."): value for key, value in source.items()
-                                  if key.startswith("t_embedder.mlp.")})
+    embedder.mlp.load_state_dict(
+        {
+            key.removeprefix("t_embedder.mlp."): value
+            for key, value in source.items()
+            if key.startswith("t_embedder.mlp.")
+        }
+    )
     t_emb = embedder(torch.tensor([float(REFERENCE_TIMESTEP)]))[0]
     return t_emb, t_emb + source["y_embedder.embedding_table.weight"][num_classes].double()
 
@@ -144,8 +171,15 @@ def epsilon_outputs(out_features: int, in_channels: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def convert_dit_state_dict(source_state: dict, size: DiTConfig, in_channels: int, image_size: int, text_dim: int,
-                           seed: int, num_classes: int = 1000) -> dict[str, torch.Tensor]:
+def convert_dit_state_dict(
+    source_state: dict,
+    size: DiTConfig,
+    in_channels: int,
+    image_size: int,
+    text_dim: int,
+    seed: int,
+    num_classes: int = 1000,
+) -> dict[str, torch.Tensor]:
     """A complete float32 hddm DiT state_dict initialised from a facebookresearch/DiT state_dict.
 
     Transferred float32 tensors are shared with source_state rather than copied: DiT-XL/2 is 2.7 GB.
@@ -180,45 +214,76 @@ def load_dit_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise HddmError(f"source checkpoint {path} does not exist: set source=<a facebookresearch/DiT .pt, "
-                        f"e.g. DiT-XL-2-256x256.pt>")
+        raise HddmError(
+            f"source checkpoint {path} does not exist: set source=<a facebookresearch/DiT .pt, "
+            f"e.g. DiT-XL-2-256x256.pt>"
+        )
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise HddmError(f"{path} is not a weights-only torch checkpoint ({type(error).__name__}): hddm reads tensors "
-                        f"and never unpickles other objects; save the state_dict alone with torch.save") from None
+        raise HddmError(
+            f"{path} is not a weights-only torch checkpoint ({type(error).__name__}): hddm reads tensors "
+            f"and never unpickles other objects; save the state_dict alone with torch.save"
+        ) from None
     if isinstance(checkpoint, dict):
         checkpoint = checkpoint.get("ema", checkpoint.get("model", checkpoint))
     if not isinstance(checkpoint, dict):
-        raise HddmError(f"{path} holds a {type(checkpoint).__name__}, not a state_dict: pass a facebookresearch/DiT checkpoint")
+        raise HddmError(
+            f"{path} holds a {type(checkpoint).__name__}, not a state_dict: pass a facebookresearch/DiT checkpoint"
+        )
     return checkpoint
 
 
-def init_manifest(source_path: str | Path, model_name: str, size: DiTConfig, in_channels: int, image_size: int,
-                  text_dim: int, num_classes: int, seed: int) -> dict:
+def init_manifest(
+    source_path: str | Path,
+    model_name: str,
+    size: DiTConfig,
+    in_channels: int,
+    image_size: int,
+    text_dim: int,
+    num_classes: int,
+    seed: int,
+) -> dict:
     """Everything needed to trust and reuse the init without this code: provenance, sizes, and what came from where."""
     return {
-        "source": {"kind": "facebookresearch/DiT", "file": Path(source_path).name, "sha256": sha256_file(source_path),
-                   "num_classes": num_classes},
+        "source": {
+            "kind": "facebookresearch/DiT",
+            "file": Path(source_path).name,
+            "sha256": sha256_file(source_path),
+            "num_classes": num_classes,
+        },
         "model": {"name": model_name, **asdict(size)},
-        "in_channels": in_channels, "image_size": image_size, "text_dim": text_dim,
+        "in_channels": in_channels,
+        "image_size": image_size,
+        "text_dim": text_dim,
         "reference_timestep": REFERENCE_TIMESTEP,
         "timestep_input": "the transferred t_embedder keeps DiT's scale: DDPM experts feed t_model in [0, 999], "
-                          "Flow Matching experts t_model = 999 t for t in [0, 1] (hddm's objective time_scale)",
-        "transferred": ["x_embedder.proj", "t_embedder.mlp", *(f"blocks.*.{part}" for part in BLOCK_TRANSFERS),
-                        "final_layer.linear (epsilon channels only, learned-variance channels dropped)"],
+        "Flow Matching experts t_model = 999 t for t in [0, 1] (hddm's objective time_scale)",
+        "transferred": [
+            "x_embedder.proj",
+            "t_embedder.mlp",
+            *(f"blocks.*.{part}" for part in BLOCK_TRANSFERS),
+            "final_layer.linear (epsilon channels only, learned-variance channels dropped)",
+        ],
         "reparameterised": {
-            "blocks.*.scale_shift_table": "DiT blocks.*.adaLN_modulation(c), c = t_embedder(500) + null class embedding",
+            "blocks.*.scale_shift_table": "DiT blocks.*.adaLN_modulation(c), "
+            "c = t_embedder(500) + null class embedding",
             "final_layer.scale_shift_table": "DiT final_layer.adaLN_modulation(c) - t_embedder(500), "
-                                             "as hddm's final layer adds the raw t_emb",
+            "as hddm's final layer adds the raw t_emb",
         },
-        "initialised": {"t_block": "N(0, 0.02), bias 0", "y_embedder": "N(0, 0.02), biases 0",
-                        "blocks.*.cross_attn.proj": "zero (text has no effect at init)",
-                        "blocks.*.cross_attn.q, blocks.*.cross_attn.kv": "hddm default (xavier uniform, bias 0)"},
-        "not_loaded": {"y_embedder.embedding_table": "class embedding (hddm conditions on text)",
-                       "pos_embed": "hddm computes fixed 2-D sine-cosine embeddings"},
-        "seed": seed, "hddm_version": __version__,
+        "initialised": {
+            "t_block": "N(0, 0.02), bias 0",
+            "y_embedder": "N(0, 0.02), biases 0",
+            "blocks.*.cross_attn.proj": "zero (text has no effect at init)",
+            "blocks.*.cross_attn.q, blocks.*.cross_attn.kv": "hddm default (xavier uniform, bias 0)",
+        },
+        "not_loaded": {
+            "y_embedder.embedding_table": "class embedding (hddm conditions on text)",
+            "pos_embed": "hddm computes fixed 2-D sine-cosine embeddings",
+        },
+        "seed": seed,
+        "hddm_version": __version__,
     }
 
 
@@ -238,21 +303,29 @@ def convert(cfg: DictConfig) -> Path:
         if OmegaConf.is_missing(cfg, key):
             raise HddmError(f"{key} is not set: add {key}=<{hint}>")
     model_name = str(cfg.model.name)
-    size = get_dit_size(model_name)
+    size = model_size(ModelConfig(**OmegaConf.to_container(cfg.model, resolve=True)))
     settings = {key: config_int(cfg, key, 1) for key in ("in_channels", "image_size", "text_dim", "num_classes")}
     seed = config_int(cfg, "seed", 0)
     source = Path(str(cfg.source))
-    state = convert_dit_state_dict(load_dit_checkpoint(source), size, settings["in_channels"], settings["image_size"],
-                                   settings["text_dim"], seed, num_classes=settings["num_classes"])
+    state = convert_dit_state_dict(
+        load_dit_checkpoint(source),
+        size,
+        settings["in_channels"],
+        settings["image_size"],
+        settings["text_dim"],
+        seed,
+        num_classes=settings["num_classes"],
+    )
     directory = save_init(str(cfg.out), state, init_manifest(source, model_name, size, **settings, seed=seed))
-    print(f"hddm: converted {source.name} into a {model_name} init\n  weights:  {directory / WEIGHTS}\n"
-          f"  manifest: {directory / MANIFEST}")
+    print(
+        f"hddm: converted {source.name} into a {model_name} init\n  weights:  {directory / WEIGHTS}\n"
+        f"  manifest: {directory / MANIFEST}"
+    )
     return directory
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="convert_dit")
-def main(cfg: DictConfig) -> None:
-    run_cli(lambda: convert(cfg))
+register_configs()
+main = hydra_command("convert_dit", lambda cfg, _: convert(cfg), bookkeeping=False)
 
 
 if __name__ == "__main__":

@@ -12,21 +12,21 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import hydra
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from hddm import __version__
-from hddm.bundles import expert_name
 from hddm.config import EvaluateConfig, register_configs, to_typed
+from hddm.ensemble.members import expert_name
 from hddm.errors import HddmError
 from hddm.io import atomic_write, write_json
-from hddm.jobs import run_cli
+from hddm.jobs import hydra_command
 from hddm.lit.evaluator import EnsembleEvaluator
 
-MARKDOWN_HEADER = "| ensemble | routing | solver | steps | cfg | n | metrics | reference stats |\n|---|---|---|---|---|---|---|---|\n"
+MARKDOWN_HEADER = (
+    "| ensemble | routing | solver | steps | cfg | n | metrics | reference stats |\n|---|---|---|---|---|---|---|---|\n"
+)
 
 
 def headline(values: dict) -> dict[str, float]:
@@ -42,34 +42,64 @@ def headline(values: dict) -> dict[str, float]:
 
 def markdown_line(cfg: EvaluateConfig, values: dict, references: dict) -> str:
     numbers = ", ".join(f"{name} {value:.4g}" for name, value in headline(values).items())
-    hashes = ", ".join(f"{name} {ref['sha256'][:12]} ({ref['count']} {ref.get('split', 'folder')})" for name, ref in references.items()) or "-"
+    hashes = (
+        ", ".join(
+            f"{name} {ref['sha256'][:12]} ({ref['count']} {ref.get('split', 'folder')})"
+            for name, ref in references.items()
+        )
+        or "-"
+    )
     routing = cfg.routing.strategy + (f" k={cfg.routing.k}" if cfg.routing.strategy == "topk" else "")
-    return f"| {cfg.ensemble.name} | {routing} | {cfg.solver} | {cfg.steps} | {cfg.cfg_scale} | {cfg.n} | {numbers} | {hashes} |"
+    settings = f"{cfg.ensemble.name} | {routing} | {cfg.solver} | {cfg.steps} | {cfg.cfg_scale} | {cfg.n}"
+    return f"| {settings} | {numbers} | {hashes} |"
 
 
 def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.Trainer, seconds: float) -> dict:
     values, counts = evaluator.results["values"], evaluator.results["counts"]
-    experts = [{"path": path, "cluster": e.manifest["cluster"], "objective": e.manifest["objective"],
-                "schedule": e.manifest["schedule"], "weights_sha256": e.manifest["weights_sha256"]}
-               for path, e in zip(cfg.ensemble.experts, evaluator.experts)]
+    experts = [
+        {
+            "path": path,
+            "cluster": e.manifest["cluster"],
+            "objective": e.manifest["objective"],
+            "schedule": e.manifest["schedule"],
+            "weights_sha256": e.manifest["weights_sha256"],
+        }
+        for path, e in zip(cfg.ensemble.experts, evaluator.experts)
+    ]
     router = evaluator.router_manifest
-    per_digit = {name: value for name, value in values.items() if name.endswith("_per_digit")}  # kept out of report tables
+    per_digit = {
+        name: value for name, value in values.items() if name.endswith("_per_digit")
+    }  # kept out of report tables
     names = [expert_name(e.manifest) for e in evaluator.experts]
-    capacity = {name: summary for name, meter in zip(names, evaluator.capacity_meters)
-                if (summary := meter.summary(per_step=False))}
+    capacity = {
+        name: summary
+        for name, meter in zip(names, evaluator.capacity_meters)
+        if (summary := meter.summary(per_step=False))
+    }
     return {
-        "metrics": {name: value for name, value in values.items() if name not in per_digit}, "metric_details": per_digit,
+        "metrics": {name: value for name, value in values.items() if name not in per_digit},
+        "metric_details": per_digit,
         "samples": {"n": counts["main"], "diversity": counts["diversity"], "world_size": trainer.world_size},
         "reference_stats": {name: ref for name, ref in evaluator.references.items()},
         "implementations": evaluator.implementations,
-        "sampler": {"solver": cfg.solver, "steps": cfg.steps, "cfg_scale": cfg.cfg_scale, "conversion": asdict(cfg.conversion),
-                    "noise": "sample i: numpy default_rng([seed, i]).standard_normal (float32)", "batch_size": cfg.batch_size},
-        "routing": asdict(cfg.routing), "seeds": {"sampling": cfg.seed, "routing": cfg.routing.seed},
+        "sampler": {
+            "solver": cfg.solver,
+            "steps": cfg.steps,
+            "cfg_scale": cfg.cfg_scale,
+            "conversion": asdict(cfg.conversion),
+            "noise": "sample i: numpy default_rng([seed, i]).standard_normal (float32)",
+            "batch_size": cfg.batch_size,
+        },
+        "routing": asdict(cfg.routing),
+        "seeds": {"sampling": cfg.seed, "routing": cfg.routing.seed},
         "experts": experts,
         "router": None if router is None else {"path": cfg.ensemble.router, "weights_sha256": router["weights_sha256"]},
         "prompts": sorted(set(evaluator.main_prompts), key=evaluator.main_prompts.index),
-        "usage_rank0": evaluator.usage.summary(names), **({"c_infer_rank0": capacity} if capacity else {}),
-        "settings": asdict(cfg), "seconds": round(seconds, 1), "hddm_version": __version__,
+        "usage_rank0": evaluator.usage.summary(names),
+        **({"c_infer_rank0": capacity} if capacity else {}),
+        "settings": asdict(cfg),
+        "seconds": round(seconds, 1),
+        "hddm_version": __version__,
     }
 
 
@@ -77,8 +107,14 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: EvaluateConfig = to_typed(dict_cfg)
     evaluator = EnsembleEvaluator(cfg)
     try:
-        trainer = L.Trainer(**{"accelerator": "auto", "devices": 1, **cfg.trainer}, logger=False, enable_checkpointing=False,
-                            enable_model_summary=False, use_distributed_sampler=False, default_root_dir=str(run_dir))
+        trainer = L.Trainer(
+            **{"accelerator": "auto", "devices": 1, **cfg.trainer},
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            default_root_dir=str(run_dir),
+        )
     except (TypeError, ValueError) as error:
         raise HddmError(f"invalid trainer setting: {error}") from None
     started = time.time()
@@ -94,17 +130,17 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     line = markdown_line(cfg, record["metrics"], record["reference_stats"])
     write_json(run_dir / "results.json", record)
     atomic_write(run_dir / "results.md", lambda tmp: Path(tmp).write_text(MARKDOWN_HEADER + line + "\n"))
-    print(f"hddm: evaluated {cfg.n} samples of {cfg.ensemble.name} ({cfg.routing.strategy}) in {seconds:.0f} s\n{line}\n"
-          f"  results: {run_dir / 'results.json'}\n  table:   {run_dir / 'results.md'}")
+    print(
+        f"hddm: evaluated {cfg.n} samples of {cfg.ensemble.name} ({cfg.routing.strategy}) in {seconds:.0f} s\n{line}\n"
+        f"  results: {run_dir / 'results.json'}\n  table:   {run_dir / 'results.md'}"
+    )
     return record
 
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    run_cli(lambda: evaluate(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
+main = hydra_command("evaluate", evaluate)
 
 
 if __name__ == "__main__":

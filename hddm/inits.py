@@ -8,18 +8,18 @@ ships in
 hddm/assets/base_dit/ as an init bundle (format hddm.init/1, float16 weights, sha256 pinned here), so every machine
 starts from the same weights.
 
-    python -m hddm.inits export runs/base/<run>/expert hddm/assets/base_dit --trained-on "..."   # the recipe's last step
+    # the recipe's last step:
+    python -m hddm.inits export runs/base/<run>/expert hddm/assets/base_dit --trained-on "..."
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
-
-from dataclasses import asdict
 
 from hddm import __version__
 from hddm.bundles import load_bundle, load_expert_bundle, save_bundle
@@ -28,7 +28,7 @@ from hddm.io import sha256_file
 from hddm.models.dit import DiT
 
 BASE_DIR = Path(__file__).resolve().parent / "assets" / "base_dit"
-BASE_SHA256 = "6739f1780e554a18bd6c44146af1cd34f15f6c485b3fc2e1c49eefcd31187b3f"
+BASE_SHA256 = "1eef2f231fc535852d3816c3d8927a98660f117f92acb6284a3f18c2fea83aef"
 INIT_FORMAT = "hddm.init/1"
 BASE_NAME = "base"  # the value of `init=` that selects the shipped base
 LISTED = 6  # offending keys an error message names before "(+N more)", to stay one readable line
@@ -47,8 +47,10 @@ def shipped_base() -> Path:
     """The shipped base's folder, after checking its weights against the pinned sha256."""
     weights = BASE_DIR / "model.safetensors"
     if not weights.is_file() or sha256_file(weights) != BASE_SHA256:
-        raise HddmError(f"the shipped base in {BASE_DIR} is missing or fails its checksum: restore it from git "
-                        "(git checkout hddm/assets/base_dit) or reinstall hddm")
+        raise HddmError(
+            f"the shipped base in {BASE_DIR} is missing or fails its checksum: restore it from git "
+            "(git checkout hddm/assets/base_dit) or reinstall hddm"
+        )
     return BASE_DIR
 
 
@@ -65,15 +67,21 @@ def load_init(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 def check_init_fits(model: DiT, manifest: dict, directory: Path) -> None:
     init_size = manifest.get("model", {})
     if {key: init_size.get(key) for key in asdict(model.size)} != asdict(model.size):
-        raise HddmError(f"{directory} was made for model {init_size.get('name')!r}, but this model has "
-                        f"{describe(asdict(model.size))}: set model={init_size.get('name')} or convert again with this size")
+        raise HddmError(
+            f"{directory} was made for model {init_size.get('name')!r}, but this model has "
+            f"{describe(asdict(model.size))}: set model={init_size.get('name')} or convert again with this size"
+        )
     if manifest.get("in_channels") != model.in_channels:
-        raise HddmError(f"{directory} was made for {manifest.get('in_channels')} input channels, but the data has "
-                        f"{model.in_channels}: use matching data or convert again with in_channels={model.in_channels}")
+        raise HddmError(
+            f"{directory} was made for {manifest.get('in_channels')} input channels, but the data has "
+            f"{model.in_channels}: use matching data or convert again with in_channels={model.in_channels}"
+        )
     text_dim = model.y_embedder.fc1.in_features
     if manifest.get("text_dim") != text_dim:
-        raise HddmError(f"{directory} was made for text_dim {manifest.get('text_dim')}, but the text encoder gives "
-                        f"{text_dim}: choose a matching text encoder or convert again with text_dim={text_dim}")
+        raise HddmError(
+            f"{directory} was made for text_dim {manifest.get('text_dim')}, but the text encoder gives "
+            f"{text_dim}: choose a matching text encoder or convert again with text_dim={text_dim}"
+        )
 
 
 def apply_init(model: DiT, init: str | Path) -> dict:
@@ -86,8 +94,10 @@ def apply_init(model: DiT, init: str | Path) -> dict:
     found = {key: tuple(value.shape) for key, value in state.items()}
     differing = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
     if differing:
-        raise HddmError(f"{directory} does not fit this model ({listing(differing)} differ in name or shape): "
-                        f"convert again with this model's settings")
+        raise HddmError(
+            f"{directory} does not fit this model ({listing(differing)} differ in name or shape): "
+            f"convert again with this model's settings"
+        )
     model.load_state_dict(state)  # copies into the model's own dtype (the base ships float16)
     return manifest
 
@@ -98,14 +108,27 @@ def export_base(expert_dir: str | Path, out_dir: str | Path, trained_on: str) ->
     network = {name.removeprefix("model."): value.half() for name, value in state.items() if name.startswith("model.")}
     data = manifest["data"]
     init_manifest = {
-        "source": {"kind": "hddm expert", "sha256": manifest["weights_sha256"], "objective": manifest["objective"],
-                   "prediction": manifest["prediction"], "schedule": manifest["schedule"], "steps": manifest.get("steps"),
-                   "data": data["name"], "partition": manifest["partition"]["name"], "seed": manifest["seed"],
-                   "recipe": "experiments/base_model/run.sh"},
+        "source": {
+            "kind": "hddm expert",
+            "sha256": manifest["weights_sha256"],
+            "objective": manifest["objective"],
+            "prediction": manifest["prediction"],
+            "schedule": manifest["schedule"],
+            "steps": manifest.get("steps"),
+            "data": data["name"],
+            "partition": manifest["partition"]["name"],
+            "seed": manifest["seed"],
+            "recipe": "experiments/base_model/run.sh",
+        },
         "trained_on": trained_on,
-        "model": manifest["model"], "in_channels": data["channels"], "image_size": data["image_size"],
-        "text_dim": manifest["text_dim"], "text_encoder": manifest["text_encoder"], "time_scale": manifest["time_scale"],
-        "storage_dtype": "float16", "hddm_version": __version__,
+        "model": manifest["model"],
+        "in_channels": data["channels"],
+        "image_size": data["image_size"],
+        "text_dim": manifest["text_dim"],
+        "text_encoder": manifest["text_encoder"],
+        "time_scale": manifest["time_scale"],
+        "storage_dtype": "float16",
+        "hddm_version": __version__,
     }
     return save_bundle(out_dir, network, init_manifest, INIT_FORMAT)
 
@@ -116,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export", help="write an expert bundle's network as an init bundle")
     export.add_argument("expert_dir")
     export.add_argument("out_dir")
-    export.add_argument("--trained-on", required=True, help="what the network was trained on, in words (for the manifest)")
+    export.add_argument(
+        "--trained-on", required=True, help="what the network was trained on, in words (for the manifest)"
+    )
     args = parser.parse_args(argv)
     try:
         out = export_base(args.expert_dir, args.out_dir, args.trained_on)

@@ -3,7 +3,8 @@ that report a failing job at once and go on with the others.
 
 Each run folder gets status.json: state (running | done | failed), the digest of the job's resolved config,
 the error if any, when it was last seen, and the process running it (a second launch of a running job refuses).
-Re-running a job whose folder says done with the same config digest skips it, so re-running a sweep redoes only what is missing or changed. Under `-m` (multirun) a
+Re-running a job whose folder says done with the same config digest skips it, so re-running a sweep redoes only
+what is missing or changed. Under `-m` (multirun) a
 failing job is printed at once and recorded, the sweep goes on, and `SweepSummary` (a Hydra callback) prints
 one line per job at the end and exits with code 2 if any failed. Status files live in the run folders, so
 this works alike for the basic, joblib and submitit launchers.
@@ -21,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -30,6 +32,7 @@ from hddm.errors import HddmError
 from hddm.io import write_json
 
 STATUS = "status.json"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # an absolute path: Hydra resolves relative ones per caller
 
 
 def config_digest(cfg: DictConfig) -> str:
@@ -95,8 +98,12 @@ def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done
         return
     owner = live_owner(previous) if is_rank_zero() else None  # other ranks find rank 0's own "running" status
     if owner is not None:
-        print(f"hddm: error: {run_dir} is being run by process {owner} on this machine: wait for it, or stop it "
-              f"(kill {owner}) and re-run to resume", file=sys.stderr, flush=True)
+        print(
+            f"hddm: error: {run_dir} is being run by process {owner} on this machine: wait for it, or stop it "
+            f"(kill {owner}) and re-run to resume",
+            file=sys.stderr,
+            flush=True,
+        )
         if not in_multirun():
             sys.exit(2)
         return
@@ -116,8 +123,11 @@ def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done
         if not in_multirun():
             raise
         (run_dir / "error.txt").write_text(traceback.format_exc())
-        print(f"hddm: job failed: {run_dir}: {type(error).__name__}: {error} (traceback in {run_dir / 'error.txt'})",
-              file=sys.stderr, flush=True)
+        print(
+            f"hddm: job failed: {run_dir}: {type(error).__name__}: {error} (traceback in {run_dir / 'error.txt'})",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     record(run_dir, "done", digest, started=started, finished=time.time())
 
@@ -137,8 +147,11 @@ class SweepSummary(Callback):
                 jobs.append((path.parent, status))
         failed = [(run_dir, s) for run_dir, s in jobs if s["state"] != "done"]
         skipped = sum(bool(s.get("skipped")) for _, s in jobs)
-        print(f"hddm: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(failed)} done ({skipped} skipped as already done), "
-              f"{len(failed)} failed")
+        print(
+            f"hddm: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(failed)} done ({skipped} skipped as already "
+            "done), "
+            f"{len(failed)} failed"
+        )
         for run_dir, status in failed:
             print(f"  failed: {run_dir}: {status.get('error', status['state'])}")
         if failed:
@@ -156,3 +169,18 @@ def run_cli(job: Callable[[], object], cfg: DictConfig | None = None, skip_done:
     except HddmError as error:
         print(f"hddm: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def hydra_command(
+    config_name: str, job: Callable[[DictConfig, Path], object], bookkeeping: bool = True, skip_done: bool = True
+) -> Callable[[], None]:
+    """Every command's main: Hydra composes conf/<config_name>.yaml with the command line, then job(cfg, run_dir)
+    runs under run_job's bookkeeping (status file, skip when done, one-line errors, exit code 2); without
+    bookkeeping, only the one-line errors."""
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_cli(lambda: job(cfg, run_dir), cfg if bookkeeping else None, skip_done)
+
+    return main

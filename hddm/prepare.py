@@ -17,7 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -27,21 +26,16 @@ from safetensors import safe_open
 from hddm.data import mnist
 from hddm.data.caches import ShardedCache, ShardStatus
 from hddm.data.cluster_report import cluster_rows, markdown_table, overall_purity, sample_grid
-from hddm.data.embedded import EMBEDDED, pool_of
 from hddm.data.clustering import HierarchicalKMeans, fit_hierarchical_kmeans, order_by_size
+from hddm.data.embedded import EMBEDDED, pool_of
 from hddm.data.features import DTYPES, build_extractor, extract_shard, extractor_id, features_cache, first_line
 from hddm.data.image_captions import ArraySource, ImageSource, open_folder_source
 from hddm.data.partition import Partition, save_partition
+from hddm.device import resolve_device
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
-from hddm.jobs import run_cli
+from hddm.jobs import hydra_command
 from hddm.prepare_config import PrepareConfig, register_prepare_configs, validate_prepare_config
-
-
-def resolve_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -72,11 +66,13 @@ def open_source(cfg: PrepareConfig) -> tuple[ImageSource, str, dict[str, np.ndar
     Labels never enter the source: the features stage sees pixels only."""
     if cfg.data.name in EMBEDDED:
         pool = pool_of(cfg.data)
-        images = pool.images[:cfg.limit]
+        images = pool.images[: cfg.limit]
         data_hash = mnist.split_hash(images)  # what ExpertDataModule checks the assignment file against
-        labels = {name: values[:cfg.limit] for name, values in pool.labels.items()}
+        labels = {name: values[: cfg.limit] for name, values in pool.labels.items()}
         return ArraySource(images, None, data_hash[:16], cfg.source.shard_size), data_hash, labels
-    source = open_folder_source(cfg.source.path, cfg.source.image_size, cfg.source.shard_size, cfg.limit, cfg.source.decode_workers)
+    source = open_folder_source(
+        cfg.source.path, cfg.source.image_size, cfg.source.shard_size, cfg.limit, cfg.source.decode_workers
+    )
     return source, source.fingerprint, {}
 
 
@@ -98,20 +94,31 @@ def open_features_cache(cfg: PrepareConfig, source: ImageSource, precision: str)
 
 def features_stage(cfg: PrepareConfig, source: ImageSource, device: torch.device, precision: str) -> None:
     cache = open_features_cache(cfg, source, precision)
-    extractor = functools.cache(lambda: build_extractor(extractor_name(cfg), cfg.features, cfg.data.cache_dir, device, precision))
+    extractor = functools.cache(
+        lambda: build_extractor(extractor_name(cfg), cfg.features, cfg.data.cache_dir, device, precision)
+    )
     index = {name: number for number, name in enumerate(source.shard_names())}
     dtype = DTYPES[cfg.features.dtype]
-    cache.build(job_shards(cfg, list(index)),
-                lambda name: extract_shard(extractor(), source, index[name], cfg.features.batch_size, dtype),
-                print_status("features", time.time()))
+    cache.build(
+        job_shards(cfg, list(index)),
+        lambda name: extract_shard(extractor(), source, index[name], cfg.features.batch_size, dtype),
+        print_status("features", time.time()),
+    )
 
 
 def open_latents_cache(cfg: PrepareConfig, source: ImageSource, precision: str) -> ShardedCache:
     from hddm.data.latents import latents_cache, vae_id
     from hddm.lit.data import text_encoder_id
 
-    return latents_cache(cfg.data.shard_dir, vae_id(cfg.vae.pretrained), text_encoder_id(cfg.text), source,
-                         cfg.vae.scale_factor, cfg.vae.dtype, precision)
+    return latents_cache(
+        cfg.data.shard_dir,
+        vae_id(cfg.vae.pretrained),
+        text_encoder_id(cfg.text),
+        source,
+        cfg.vae.scale_factor,
+        cfg.vae.dtype,
+        precision,
+    )
 
 
 def latents_stage(cfg: PrepareConfig, source: ImageSource, device: torch.device, precision: str) -> None:
@@ -126,22 +133,36 @@ def latents_stage(cfg: PrepareConfig, source: ImageSource, device: torch.device,
         try:
             text = build_text_encoder(cfg.text.name, **cfg.text.kwargs).to(device)
         except (RuntimeError, OSError) as error:  # e.g. weights not downloadable (offline)
-            raise HddmError(f"cannot load the text encoder text={cfg.text.name} ({first_line(error)}): "
-                            f"set text.kwargs.pretrained=/path/to/local/weights") from None
+            raise HddmError(
+                f"cannot load the text encoder text={cfg.text.name} ({first_line(error)}): "
+                f"set text.kwargs.pretrained=/path/to/local/weights"
+            ) from None
         return vae, text
 
     index = {name: number for number, name in enumerate(source.shard_names())}
-    cache.build(job_shards(cfg, list(index)),
-                lambda name: encode_shard(*encoders(), source, index[name], cfg.vae.batch_size, cfg.vae.scale_factor,
-                                          DTYPES[cfg.vae.dtype], cfg.vae.std_range, precision),
-                print_status("latents", time.time()))
+    cache.build(
+        job_shards(cfg, list(index)),
+        lambda name: encode_shard(
+            *encoders(),
+            source,
+            index[name],
+            cfg.vae.batch_size,
+            cfg.vae.scale_factor,
+            DTYPES[cfg.vae.dtype],
+            cfg.vae.std_range,
+            precision,
+        ),
+        print_status("latents", time.time()),
+    )
 
 
 def check_complete(cache: ShardedCache, names: list[str], stage: str) -> None:
     missing = cache.missing(names)
     if missing:
-        raise HddmError(f"{len(missing)} of {len(names)} {stage} shards are not built yet (first: {missing[0]}): "
-                        f"run the {stage} stage for them (stages=[{stage}]) before clustering")
+        raise HddmError(
+            f"{len(missing)} of {len(names)} {stage} shards are not built yet (first: {missing[0]}): "
+            f"run the {stage} stage for them (stages=[{stage}]) before clustering"
+        )
 
 
 def check_aligned(features: ShardedCache, latents: ShardedCache, names: list[str]) -> None:
@@ -149,7 +170,9 @@ def check_aligned(features: ShardedCache, latents: ShardedCache, names: list[str
     for name in names:
         record = latents.record(name)
         if record is not None and record["keys_sha256"] != features.record(name)["keys_sha256"]:
-            raise HddmError(f"latent shard {name} holds other items than its features shard: rebuild both from the same source")
+            raise HddmError(
+                f"latent shard {name} holds other items than its features shard: rebuild both from the same source"
+            )
 
 
 def fit_sample(cache: ShardedCache, names: list[str], cfg: PrepareConfig) -> np.ndarray:
@@ -158,7 +181,9 @@ def fit_sample(cache: ShardedCache, names: list[str], cfg: PrepareConfig) -> np.
     total = sum(sizes)
     chosen = np.arange(total)
     if total > cfg.cluster.fit_max_items:
-        chosen = np.sort(np.random.default_rng(cfg.cluster.seed).choice(total, cfg.cluster.fit_max_items, replace=False))
+        chosen = np.sort(
+            np.random.default_rng(cfg.cluster.seed).choice(total, cfg.cluster.fit_max_items, replace=False)
+        )
     offsets, parts = np.cumsum([0, *sizes]), []
     for number, name in enumerate(names):
         local = chosen[(chosen >= offsets[number]) & (chosen < offsets[number + 1])] - offsets[number]
@@ -189,14 +214,22 @@ def grid_images(cache: ShardedCache, source: ImageSource, names: list[str], assi
     loaded = {}
     for number in np.unique(np.searchsorted(offsets, wanted, side="right") - 1):  # each shard read once
         keys = shard_keys(cache, names[number])
-        row_keys = {int(row): keys[row - offsets[number]] for row in wanted if offsets[number] <= row < offsets[number + 1]}
+        row_keys = {
+            int(row): keys[row - offsets[number]] for row in wanted if offsets[number] <= row < offsets[number + 1]
+        }
         images = source.load(int(number), list(row_keys.values()))
         loaded.update({row: images[key] for row, key in row_keys.items() if key in images})
     return [[loaded[int(row)] for row in rows if int(row) in loaded] for rows in picks]
 
 
-def cluster_stage(cfg: PrepareConfig, source: ImageSource, data_hash: str, labels: dict[str, np.ndarray], precision: str,
-                  run_dir: Path) -> dict:
+def cluster_stage(
+    cfg: PrepareConfig,
+    source: ImageSource,
+    data_hash: str,
+    labels: dict[str, np.ndarray],
+    precision: str,
+    run_dir: Path,
+) -> dict:
     names = source.shard_names()
     features = open_features_cache(cfg, source, precision)
     check_complete(features, names, "features")
@@ -204,22 +237,46 @@ def cluster_stage(cfg: PrepareConfig, source: ImageSource, data_hash: str, label
         check_aligned(features, open_latents_cache(cfg, source, precision), names)
 
     started = time.time()
-    model = fit_hierarchical_kmeans(fit_sample(features, names, cfg), cfg.cluster.k, cfg.cluster.fine_k, cluster_metric(cfg),
-                                    cfg.cluster.seed, cfg.cluster.algorithm, cfg.cluster.max_iter)
+    model = fit_hierarchical_kmeans(
+        fit_sample(features, names, cfg),
+        cfg.cluster.k,
+        cfg.cluster.fine_k,
+        cluster_metric(cfg),
+        cfg.cluster.seed,
+        cfg.cluster.algorithm,
+        cfg.cluster.max_iter,
+    )
     fit_seconds = time.time() - started
     assignment = assign_all(features, names, model)
     order = order_by_size(assignment, cfg.cluster.k)
     model, assignment = model.relabeled(order), np.argsort(order)[assignment]
     partition = Partition(
-        assignment=torch.from_numpy(assignment), num_clusters=cfg.cluster.k, method="hierarchical_kmeans",
-        dataset=cfg.data.name, split=cfg.data.split, data_hash=data_hash,
-        centroids={"coarse_centroids": torch.from_numpy(model.coarse_centroids),
-                   "fine_centroids": torch.from_numpy(model.fine_centroids),
-                   "fine_to_coarse": torch.from_numpy(model.fine_to_coarse)})
+        assignment=torch.from_numpy(assignment),
+        num_clusters=cfg.cluster.k,
+        method="hierarchical_kmeans",
+        dataset=cfg.data.name,
+        split=cfg.data.split,
+        data_hash=data_hash,
+        centroids={
+            "coarse_centroids": torch.from_numpy(model.coarse_centroids),
+            "fine_centroids": torch.from_numpy(model.fine_centroids),
+            "fine_to_coarse": torch.from_numpy(model.fine_to_coarse),
+        },
+    )
     path = save_partition(Path(cfg.partition_path).expanduser(), partition)
     cluster_seconds = time.time() - started
-    return write_report(cfg, source, features, names, assignment, labels, model, path, run_dir,
-                        {"fit": round(fit_seconds, 1), "fit_and_assign": round(cluster_seconds, 1)})
+    return write_report(
+        cfg,
+        source,
+        features,
+        names,
+        assignment,
+        labels,
+        model,
+        path,
+        run_dir,
+        {"fit": round(fit_seconds, 1), "fit_and_assign": round(cluster_seconds, 1)},
+    )
 
 
 def command_line() -> str:
@@ -234,24 +291,47 @@ def write_report(cfg, source, features, names, assignment, labels, model, path, 
     run_dir.mkdir(parents=True, exist_ok=True)
     grid = sample_grid(grid_images(features, source, names, assignment, cfg), rows, run_dir / "clusters.png")
     summary = {
-        "command": command_line(), "dataset": cfg.data.name, "split": cfg.data.split, "items": int(len(assignment)),
-        "k": cfg.cluster.k, "fine_k": int(len(model.fine_centroids)), "metric": cluster_metric(cfg),
-        "features": features.key["extractor"], "features_cache": str(features.folder), "clusters": rows,
+        "command": command_line(),
+        "dataset": cfg.data.name,
+        "split": cfg.data.split,
+        "items": int(len(assignment)),
+        "k": cfg.cluster.k,
+        "fine_k": int(len(model.fine_centroids)),
+        "metric": cluster_metric(cfg),
+        "features": features.key["extractor"],
+        "features_cache": str(features.folder),
+        "clusters": rows,
         "purity": {name: overall_purity(assignment, cfg.cluster.k, values) for name, values in labels.items()},
-        "partition": str(path), "partition_sha256": sha256_file(path), "seconds": seconds, "grid": str(grid),
+        "partition": str(path),
+        "partition_sha256": sha256_file(path),
+        "seconds": seconds,
+        "grid": str(grid),
     }
     write_json(run_dir / "clusters.json", summary)
-    purity = "".join(f"\n\nOverall purity against the {name} labels: {value:.1%}" for name, value in summary["purity"].items())
+    purity = "".join(
+        f"\n\nOverall purity against the {name} labels: {value:.1%}" for name, value in summary["purity"].items()
+    )
     (run_dir / "clusters.md").write_text(
         f"# {cfg.data.name}: {cfg.cluster.k} clusters\n\n`{summary['command']}`\n\nfeatures: `{summary['features']}`, "
         f"{summary['fine_k']} fine groups -> {cfg.cluster.k} clusters, {cluster_metric(cfg)} distance, "
-        f"{summary['items']} items\n\n{table}{purity}\n")
-    data_args = f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} " if cfg.data.space == "latent" else f"data={cfg.data.name} "
-    default_path = Path(cfg.data.cache_dir).expanduser() / "partitions" / f"{cfg.data.name}_kmeans{cfg.cluster.k}.safetensors"
+        f"{summary['items']} items\n\n{table}{purity}\n"
+    )
+    data_args = (
+        f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} "
+        if cfg.data.space == "latent"
+        else f"data={cfg.data.name} "
+    )
+    default_path = (
+        Path(cfg.data.cache_dir).expanduser() / "partitions" / f"{cfg.data.name}_kmeans{cfg.cluster.k}.safetensors"
+    )
     data_args += "" if path == default_path else f"partition.path={path} "
-    print(f"{table}{purity}\nhddm: assignment file {path}\n  report: {run_dir / 'clusters.md'}, {run_dir / 'clusters.json'}, {grid}\n"
-          f"  train an expert: python -m hddm.train {data_args}partition=file partition.num_clusters={cfg.cluster.k} "
-          f"cluster=<0..{cfg.cluster.k - 1}>", flush=True)
+    print(
+        f"{table}{purity}\nhddm: assignment file {path}\n  report: {run_dir / 'clusters.md'}, "
+        f"{run_dir / 'clusters.json'}, {grid}\n"
+        f"  train an expert: python -m hddm.train {data_args}partition=file partition.num_clusters={cfg.cluster.k} "
+        f"cluster=<0..{cfg.cluster.k - 1}>",
+        flush=True,
+    )
     return summary
 
 
@@ -270,7 +350,10 @@ def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
             print(f"hddm: latents: skipped (data={cfg.data.name} trains on pixels)", flush=True)
     if "cluster" in cfg.stages:
         if cfg.num_shards > 1:
-            print("hddm: cluster: skipped in per-shard jobs; once every shard is done run it once with stages=[cluster]", flush=True)
+            print(
+                "hddm: cluster: skipped in per-shard jobs; once every shard is done run it once with stages=[cluster]",
+                flush=True,
+            )
         else:
             result.update(cluster_stage(cfg, source, data_hash, labels, precision, run_dir))
     return result
@@ -279,10 +362,8 @@ def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_prepare_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
-def main(cfg: DictConfig) -> None:
-    # Never skipped as done: its outputs live in the cache, which checks itself (and may have been cleared).
-    run_cli(lambda: prepare(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg, skip_done=False)
+# Never skipped as done: its outputs live in the cache, which checks itself (and may have been cleared).
+main = hydra_command("prepare", prepare, skip_done=False)
 
 
 if __name__ == "__main__":

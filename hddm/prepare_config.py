@@ -13,8 +13,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from hddm.config import DataConfig, TextConfig
-from hddm.data.embedded import EMBEDDED
 from hddm.data.clustering import ALGORITHMS, METRICS
+from hddm.data.embedded import EMBEDDED
 from hddm.errors import HddmError
 
 STAGES = ("features", "latents", "cluster")
@@ -32,7 +32,9 @@ class SourceConfig:
 
 @dataclass
 class FeaturesConfig:
-    name: str = "auto"  # auto: mnist_cnn for mnist, colour_quantiles for styled_digits, else dinov2 | dinov2 | mnist_cnn | pixels | colour_quantiles
+    # auto: mnist_cnn for mnist, colour_quantiles for styled_digits, else dinov2 | dinov2 | mnist_cnn | pixels
+    # | colour_quantiles
+    name: str = "auto"
     model: str = "vit_large_patch14_dinov2"  # timm name (dinov2)
     weights: str = "hub"  # hub | none (random init: tests, cost measurements) | /path/to/weights.safetensors
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -55,7 +57,8 @@ class VAEConfig:
 class ClusterConfig:
     k: int = 8
     fine_k: int = 1024
-    metric: str = "auto"  # auto: cosine for network embeddings (dinov2, mnist_cnn), euclidean for pixel statistics | cosine | euclidean
+    # auto: cosine for network embeddings (dinov2, mnist_cnn), euclidean for pixel statistics | cosine | euclidean
+    metric: str = "auto"
     algorithm: str = "auto"  # auto | kmeans | minibatch (auto: minibatch above 200k items)
     fit_max_items: int = 2_000_000  # a seeded sample of this many items fits the fine level; all are assigned
     max_iter: int = 100
@@ -115,7 +118,9 @@ def validate_prepare_config(cfg: DictConfig) -> PrepareConfig:
     if not 0 <= typed.shard_index < typed.num_shards:
         raise HddmError(f"shard_index={typed.shard_index} must be in 0..num_shards-1 (num_shards={typed.num_shards})")
     if typed.cluster.k < 1 or typed.cluster.fine_k < typed.cluster.k:
-        raise HddmError(f"need 1 <= cluster.k <= cluster.fine_k, got k={typed.cluster.k}, fine_k={typed.cluster.fine_k}")
+        raise HddmError(
+            f"need 1 <= cluster.k <= cluster.fine_k, got k={typed.cluster.k}, fine_k={typed.cluster.fine_k}"
+        )
     if typed.data.name not in EMBEDDED and not typed.source.path:
         raise HddmError(f"data={typed.data.name} reads images and captions: set source.path=/path/to/images")
     if "latents" in typed.stages and typed.data.space == "latent" and not typed.data.shard_dir:

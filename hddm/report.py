@@ -55,7 +55,11 @@ def read_job(job_dir: Path) -> dict | None:
     result_file = next((job_dir / name for name in RESULT_FILES if (job_dir / name).is_file()), None)
     metrics = flatten(json.loads(result_file.read_text()).get("metrics") or {}) if result_file else {}
     status_file = job_dir / "status.json"
-    state = json.loads(status_file.read_text()).get("state") if status_file.is_file() else ("done" if metrics else "unknown")
+    state = (
+        json.loads(status_file.read_text()).get("state")
+        if status_file.is_file()
+        else ("done" if metrics else "unknown")
+    )
     return {"job": job_dir.name, "settings": settings, "metrics": metrics, "state": state}
 
 
@@ -64,7 +68,9 @@ def collect(sweep_dir: Path) -> list[dict]:
         raise HddmError(f"{sweep_dir} is not a folder: give the sweep folder a `-m` run printed (hydra.sweep.dir)")
     jobs = [job for path in sorted(sweep_dir.glob("**/.hydra")) if (job := read_job(path.parent))]
     if not jobs:
-        raise HddmError(f"no Hydra job folders (with .hydra/overrides.yaml) under {sweep_dir}: is it a multirun's sweep folder?")
+        raise HddmError(
+            f"no Hydra job folders (with .hydra/overrides.yaml) under {sweep_dir}: is it a multirun's sweep folder?"
+        )
     return jobs
 
 
@@ -76,8 +82,10 @@ def swept_keys(jobs: list[dict]) -> list[str]:
 
 def write_tables(jobs: list[dict], columns: list[str], metrics: list[str], out: Path) -> None:
     header = [*columns, "state", *metrics]
-    rows = [[job["settings"].get(c, "") for c in columns] + [job["state"]] + [job["metrics"].get(m, "") for m in metrics]
-            for job in jobs]
+    rows = [
+        [job["settings"].get(c, "") for c in columns] + [job["state"]] + [job["metrics"].get(m, "") for m in metrics]
+        for job in jobs
+    ]
     with open(out / "report.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([header, *rows])
 
@@ -112,8 +120,12 @@ def plot(jobs: list[dict], columns: list[str], metric: str, x_key: str, out: Pat
         width = 0.8 / max(len(groups), 1)
         for i, (label, points) in enumerate(groups.items()):
             heights = dict((str(x), y) for x, y in points)
-            axes.bar([c + i * width for c in range(len(categories))], [heights.get(c, 0) for c in categories],
-                     width=width, label=label)
+            axes.bar(
+                [c + i * width for c in range(len(categories))],
+                [heights.get(c, 0) for c in categories],
+                width=width,
+                label=label,
+            )
         axes.set_xticks([c + width * (len(groups) - 1) / 2 for c in range(len(categories))], categories)
     axes.set_xlabel(x_key)
     axes.set_ylabel(metric)
@@ -138,8 +150,15 @@ def report(sweep_dir: Path, out: Path | None = None, metrics: list[str] | None =
         raise HddmError(f"metric {unknown[0]!r} is in no result under {sweep_dir}: choose from {found}")
     write_tables(jobs, columns, chosen, out)
     plots = [str(plot(jobs, columns, m, x, out)) for m in chosen for x in columns]
-    return {"jobs": len(jobs), "failed": sum(job["state"] == "failed" for job in jobs), "columns": columns,
-            "metrics": chosen, "table": str(out / "report.md"), "csv": str(out / "report.csv"), "plots": plots}
+    return {
+        "jobs": len(jobs),
+        "failed": sum(job["state"] == "failed" for job in jobs),
+        "columns": columns,
+        "metrics": chosen,
+        "table": str(out / "report.md"),
+        "csv": str(out / "report.csv"),
+        "plots": plots,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,8 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     except HddmError as error:
         print(f"hddm: error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"hddm: {summary['jobs']} jobs ({summary['failed']} failed), swept {summary['columns']}\n"
-          f"  table: {summary['table']}\n  csv:   {summary['csv']}\n  plots: {len(summary['plots'])} in {Path(summary['table']).parent}")
+    print(
+        f"hddm: {summary['jobs']} jobs ({summary['failed']} failed), swept {summary['columns']}\n"
+        f"  table: {summary['table']}\n  csv:   {summary['csv']}\n  plots: {len(summary['plots'])} in "
+        f"{Path(summary['table']).parent}"
+    )
 
 
 if __name__ == "__main__":

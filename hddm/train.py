@@ -10,46 +10,59 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from hddm import __version__
-from hddm.bundles import Expert, save_expert_bundle
-from hddm.config import TrainConfig, register_configs, validate_train_config
-from hddm.inits import apply_init
+from hddm.bundles import save_expert_bundle
+from hddm.config import TrainConfig, model_size, register_configs, validate_train_config
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
+from hddm.ensemble.guidance import sample_expert
+from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
+from hddm.inits import apply_init
 from hddm.io import sha256_file, write_json
+from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
 from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
-from hddm.jobs import run_cli
-from hddm.models.dit import get_dit_size
-from hddm.sampling import sample_expert
 
 IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder")
 
 
 def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
-    size = get_dit_size(cfg.model.name)
+    size = model_size(cfg.model)
     return {
-        "objective": cfg.objective.name, "prediction": cfg.objective.prediction, "schedule": cfg.schedule.name,
-        "time_scale": cfg.objective.time_scale, "cluster": cfg.cluster,
-        "partition": {"name": cfg.partition.name, "method": cfg.partition.method, "num_clusters": cfg.partition.num_clusters,
-                      "sha256": sha256_file(cfg.partition.path)},
-        "data": {"name": cfg.data.name, "space": cfg.data.space, "channels": cfg.data.channels,
-                 "image_size": cfg.data.image_size, "scale_factor": cfg.data.scale_factor},
-        "text_encoder": text_encoder_id(cfg.text), "text_dim": text_dim,
+        "objective": cfg.objective.name,
+        "prediction": cfg.objective.prediction,
+        "schedule": cfg.schedule.name,
+        "time_scale": cfg.objective.time_scale,
+        "cluster": cfg.cluster,
+        "partition": {
+            "name": cfg.partition.name,
+            "method": cfg.partition.method,
+            "num_clusters": cfg.partition.num_clusters,
+            "sha256": sha256_file(cfg.partition.path),
+        },
+        "data": {
+            "name": cfg.data.name,
+            "space": cfg.data.space,
+            "channels": cfg.data.channels,
+            "image_size": cfg.data.image_size,
+            "scale_factor": cfg.data.scale_factor,
+        },
+        "text_encoder": text_encoder_id(cfg.text),
+        "text_dim": text_dim,
         "text": {"name": cfg.text.name, "kwargs": dict(cfg.text.kwargs)},
-        "model": {"name": cfg.model.name, **asdict(size)}, "seed": cfg.seed,
-        "ema": {"decay": cfg.ema.decay, "warmup": cfg.ema.warmup}, "hddm_version": __version__,
+        "model": {"name": cfg.model.name, **asdict(size)},
+        "seed": cfg.seed,
+        "ema": {"decay": cfg.ema.decay, "warmup": cfg.ema.warmup},
+        "hddm_version": __version__,
     }
 
 
@@ -71,9 +84,19 @@ def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataMo
     noise = torch.randn(shape, generator=generator).to(module.device)
     conversion = Conversion(mode="paper", safeguards=Safeguards(**asdict(cfg.sample.safeguards)))
     module.eval()
-    expert = Expert(module.model, module.objective, module.null_text, module.null_mask, dict(module.hparams.manifest or {}))
-    images = sample_expert(expert, tokens.to(module.device), mask.to(module.device), noise, steps=cfg.sample.steps,
-                           cfg_scale=cfg.sample.cfg_scale, solver=cfg.sample.solver, conversion=conversion)
+    expert = Expert(
+        module.model, module.objective, module.null_text, module.null_mask, dict(module.hparams.manifest or {})
+    )
+    images = sample_expert(
+        expert,
+        tokens.to(module.device),
+        mask.to(module.device),
+        noise,
+        steps=cfg.sample.steps,
+        cfg_scale=cfg.sample.cfg_scale,
+        solver=cfg.sample.solver,
+        conversion=conversion,
+    )
     if cfg.data.space == "pixel":
         save_image((images.clamp(-1, 1) + 1) / 2, path, nrow=min(8, cfg.sample.n))
     else:  # latents: decoding needs the VAE (hddm.sample); save the first channels as a preview
@@ -90,11 +113,24 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     null_text, null_mask = datamodule.null_text()
     manifest = expert_manifest(cfg, null_text.shape[-1])
     module = ExpertModule(
-        size=asdict(get_dit_size(cfg.model.name)), in_channels=cfg.data.channels, image_size=cfg.data.image_size,
-        text_dim=null_text.shape[-1], null_text=null_text, null_mask=null_mask, prediction=cfg.objective.prediction,
-        schedule=cfg.schedule.name, time_scale=cfg.objective.time_scale, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-        eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
-        cfg_dropout=cfg.cfg_dropout, seed=cfg.seed, manifest=manifest)
+        size=asdict(model_size(cfg.model)),
+        in_channels=cfg.data.channels,
+        image_size=cfg.data.image_size,
+        text_dim=null_text.shape[-1],
+        null_text=null_text,
+        null_mask=null_mask,
+        prediction=cfg.objective.prediction,
+        schedule=cfg.schedule.name,
+        time_scale=cfg.objective.time_scale,
+        lr=cfg.optim.lr,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
+        weight_decay=cfg.optim.weight_decay,
+        warmup_steps=cfg.optim.warmup_steps,
+        cfg_dropout=cfg.cfg_dropout,
+        seed=cfg.seed,
+        manifest=manifest,
+    )
     checkpoint_dir = run_dir / "checkpoints"
     identity = {key: manifest[key] for key in IDENTITY}
     ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_expert")
@@ -103,34 +139,49 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         manifest["init"] = {"source_sha256": init["source"]["sha256"], "weights_sha256": init["weights_sha256"]}
         module.hparams.manifest = manifest
     ema = EMA(decay=cfg.ema.decay, warmup=cfg.ema.warmup)
-    callbacks = [ema, *checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
-                 *configured_callbacks(dict_cfg.callbacks)]
+    callbacks = [
+        ema,
+        *checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
+        *configured_callbacks(dict_cfg.callbacks),
+    ]
     trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir, callbacks)
     fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
 
-    result = {"run_dir": str(run_dir), "steps": trainer.global_step, "world_size": trainer.world_size,
-              "fit_seconds": round(fit_seconds, 1)}
+    result = {
+        "run_dir": str(run_dir),
+        "steps": trainer.global_step,
+        "world_size": trainer.world_size,
+        "fit_seconds": round(fit_seconds, 1),
+    }
     if trainer.is_global_zero:
         ema_module = ema.averaged_module() or module
-        bundle = save_expert_bundle(run_dir / "expert", ema_module.state_dict(), {**manifest, "steps": trainer.global_step})
+        bundle = save_expert_bundle(
+            run_dir / "expert", ema_module.state_dict(), {**manifest, "steps": trainer.global_step}
+        )
         prompts = sample_grid(ema_module, cfg, datamodule, run_dir / "samples.png")
         metrics = {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}
         csv = metrics_csv(loggers)
-        result.update(bundle=str(bundle), samples=str(run_dir / "samples.png"), sample_prompts=prompts,
-                      metrics=metrics, metrics_csv=csv, checkpoints=str(checkpoint_dir))
+        result.update(
+            bundle=str(bundle),
+            samples=str(run_dir / "samples.png"),
+            sample_prompts=prompts,
+            metrics=metrics,
+            metrics_csv=csv,
+            checkpoints=str(checkpoint_dir),
+        )
         write_json(run_dir / "result.json", result)
-        print(f"hddm: trained {cfg.objective.name} expert on cluster {cfg.cluster} for {trainer.global_step} steps "
-              f"({fit_seconds:.0f} s)\n  samples: {result['samples']}\n  metrics: {csv} {metrics}\n"
-              f"  bundle:  {bundle}\n  result:  {run_dir / 'result.json'}")
+        print(
+            f"hddm: trained {cfg.objective.name} expert on cluster {cfg.cluster} for {trainer.global_step} steps "
+            f"({fit_seconds:.0f} s)\n  samples: {result['samples']}\n  metrics: {csv} {metrics}\n"
+            f"  bundle:  {bundle}\n  result:  {run_dir / 'result.json'}"
+        )
     return result
 
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
-    run_cli(lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
+main = hydra_command("train", train)
 
 
 if __name__ == "__main__":

@@ -13,41 +13,49 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hddm import __version__
-from hddm.bundles import ROUTING_DIR, ROUTING_FORMAT, load_expert, save_bundle
+from hddm.bundles import ROUTING_DIR, ROUTING_FORMAT, save_bundle
 from hddm.config import HeadTrainConfig, TextConfig, check_data, register_configs, to_typed
 from hddm.data.clustering import kmeans
 from hddm.data.datasets import CaptionTableDataset
 from hddm.data.embedded import EMBEDDED, pool_of
 from hddm.data.features import build_extractor
+from hddm.ensemble.contributed import HEAD_KINDS, TRAJECTORY_EXTRACTORS
+from hddm.ensemble.members import load_expert
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json
-from hddm.jobs import run_cli
+from hddm.jobs import hydra_command
 from hddm.lit.data import ExpertDataModule, prompt_embeddings
 from hddm.lit.density_head import DensityHeadModule
 from hddm.lit.router import TIME_SCALE
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
-from hddm.routing.contributed import HEAD_KINDS, TRAJECTORY_EXTRACTORS
 
 
 def validate(cfg: HeadTrainConfig, manifest: dict) -> None:
     check_data(cfg.data)
     if cfg.data.name != manifest["data"]["name"]:
-        raise HddmError(f"the expert was trained on data={manifest['data']['name']}, not {cfg.data.name}: set data={manifest['data']['name']}")
+        raise HddmError(
+            f"the expert was trained on data={manifest['data']['name']}, not {cfg.data.name}: set "
+            f"data={manifest['data']['name']}"
+        )
     if not Path(cfg.partition.path).is_file() or sha256_file(cfg.partition.path) != manifest["partition"]["sha256"]:
-        raise HddmError(f"{cfg.partition.path} is not the partition the expert was trained on: set partition.path "
-                        f"(and partition.num_clusters={manifest['partition']['num_clusters']}) to its assignment file")
+        raise HddmError(
+            f"{cfg.partition.path} is not the partition the expert was trained on: set partition.path "
+            f"(and partition.num_clusters={manifest['partition']['num_clusters']}) to its assignment file"
+        )
     if cfg.reference.name not in EMBEDDED or cfg.data.name not in EMBEDDED:
-        raise HddmError("hddm.train_head reads the embedded pixel pools (data, reference = mnist | styled_digits); "
-                        "shard-based data is not supported yet")
+        raise HddmError(
+            "hddm.train_head reads the embedded pixel pools (data, reference = mnist | styled_digits); "
+            "shard-based data is not supported yet"
+        )
     if (cfg.reference.channels, cfg.reference.image_size) != (cfg.data.channels, cfg.data.image_size):
-        raise HddmError("the reference set must have the data's channels and image size: choose a matching reference=...")
+        raise HddmError(
+            "the reference set must have the data's channels and image size: choose a matching reference=..."
+        )
     unknown = sorted(set(cfg.kinds) - set(HEAD_KINDS))
     if unknown or not cfg.kinds:
         raise HddmError(f"kinds must be a non-empty subset of {list(HEAD_KINDS)}, not {list(cfg.kinds)}")
@@ -59,7 +67,9 @@ def cluster_centroids(cfg: HeadTrainConfig, datamodule: ExpertDataModule) -> tup
     """k-means centroids of the cluster's training items in the shared feature space, and the space's id."""
     extractor = build_extractor(cfg.features, None, cfg.data.cache_dir, torch.device("cpu"), "float32")
     if extractor.extractor_id not in TRAJECTORY_EXTRACTORS:
-        raise HddmError(f"features={cfg.features} cannot be computed on the sampled state: use one of colour_quantiles, pixels")
+        raise HddmError(
+            f"features={cfg.features} cannot be computed on the sampled state: use one of colour_quantiles, pixels"
+        )
     train = datamodule.train_set
     features = torch.cat([extractor(train.dataset.images[chunk]) for chunk in torch.tensor(train.indices).split(4096)])
     k = min(cfg.centroids, len(features))
@@ -81,46 +91,92 @@ def train_head(dict_cfg: DictConfig, run_dir: Path) -> dict:
     reference = CaptionTableDataset(torch.from_numpy(pool.images), torch.from_numpy(pool.caption), tokens, mask)
     centroids, features_id = cluster_centroids(cfg, datamodule)
     routing_manifest = {
-        "expert_weights_sha256": manifest["weights_sha256"], "cluster": manifest["cluster"],
-        "partition_sha256": manifest["partition"]["sha256"], "data": manifest["data"],
+        "expert_weights_sha256": manifest["weights_sha256"],
+        "cluster": manifest["cluster"],
+        "partition_sha256": manifest["partition"]["sha256"],
+        "data": manifest["data"],
         "num_samples": int(len(datamodule.partition().indices(manifest["cluster"]))),
-        "reference": {"name": cfg.reference.name, "split": cfg.reference.split, "domains": cfg.reference.domains,
-                      "data_hash": pool.data_hash},
-        "noising": "flow_matching_linear", "time_scale": TIME_SCALE,
-        "heads": {kind: {**asdict(cfg.head), **({"text_dim": manifest["text_dim"], "text_encoder": manifest["text_encoder"]}
-                                                 if kind == "text" else {})} for kind in cfg.kinds},
+        "reference": {
+            "name": cfg.reference.name,
+            "split": cfg.reference.split,
+            "domains": cfg.reference.domains,
+            "data_hash": pool.data_hash,
+        },
+        "noising": "flow_matching_linear",
+        "time_scale": TIME_SCALE,
+        "heads": {
+            kind: {
+                **asdict(cfg.head),
+                **(
+                    {"text_dim": manifest["text_dim"], "text_encoder": manifest["text_encoder"]}
+                    if kind == "text"
+                    else {}
+                ),
+            }
+            for kind in cfg.kinds
+        },
         "centroids": {"features": features_id, "count": int(centroids.shape[0])},
-        "seed": cfg.seed, "hddm_version": __version__,
+        "seed": cfg.seed,
+        "hddm_version": __version__,
     }
     checkpoint_dir = run_dir / "checkpoints"
     identity = {key: routing_manifest[key] for key in ("expert_weights_sha256", "reference", "heads")}
     ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_head")
-    module = DensityHeadModule(asdict(cfg.head), cfg.data.channels, cfg.data.image_size, manifest["text_dim"], list(cfg.kinds),
-                               reference, lr=cfg.optim.lr, lr_min=cfg.optim.lr_min, weight_decay=cfg.optim.weight_decay,
-                               max_steps=int(cfg.trainer.get("max_steps", 1000)), seed=cfg.seed, identity=identity)
-    trainer, loggers = make_trainer(cfg.trainer, dict_cfg.logger, run_dir,
-                                    checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep))
+    module = DensityHeadModule(
+        asdict(cfg.head),
+        cfg.data.channels,
+        cfg.data.image_size,
+        manifest["text_dim"],
+        list(cfg.kinds),
+        reference,
+        lr=cfg.optim.lr,
+        lr_min=cfg.optim.lr_min,
+        weight_decay=cfg.optim.weight_decay,
+        max_steps=int(cfg.trainer.get("max_steps", 1000)),
+        seed=cfg.seed,
+        identity=identity,
+    )
+    trainer, loggers = make_trainer(
+        cfg.trainer,
+        dict_cfg.logger,
+        run_dir,
+        checkpoint_callbacks(checkpoint_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep),
+    )
     fit_seconds = fit(trainer, loggers, module, datamodule, ckpt_path)
     accuracy = module.accuracy_by_time(datamodule.val_dataloader())
     state = {f"head.{name}": value for name, value in module.heads.state_dict().items()}
-    bundle = save_bundle(Path(cfg.expert) / ROUTING_DIR, {**state, "centroids": centroids},
-                         {**routing_manifest, "steps": trainer.global_step, "accuracy_by_t": accuracy}, ROUTING_FORMAT)
-    result = {"run_dir": str(run_dir), "steps": trainer.global_step, "fit_seconds": round(fit_seconds, 1),
-              "bundle": str(bundle), "accuracy_by_t": accuracy, "metrics_csv": metrics_csv(loggers)}
+    bundle = save_bundle(
+        Path(cfg.expert) / ROUTING_DIR,
+        {**state, "centroids": centroids},
+        {**routing_manifest, "steps": trainer.global_step, "accuracy_by_t": accuracy},
+        ROUTING_FORMAT,
+    )
+    result = {
+        "run_dir": str(run_dir),
+        "steps": trainer.global_step,
+        "fit_seconds": round(fit_seconds, 1),
+        "bundle": str(bundle),
+        "accuracy_by_t": accuracy,
+        "metrics_csv": metrics_csv(loggers),
+    }
     write_json(run_dir / "result.json", result)
-    rows = "\n".join(f"  {kind} head, own-vs-reference accuracy by t: " +
-                     "  ".join(f"{t}:{a:.2f}" for t, a in accuracy[kind].items()) for kind in cfg.kinds)
-    print(f"hddm: routing information for cluster {manifest['cluster']} ({trainer.global_step} steps, {fit_seconds:.0f} s)\n"
-          f"{rows}\n  bundle: {bundle}")
+    rows = "\n".join(
+        f"  {kind} head, own-vs-reference accuracy by t: "
+        + "  ".join(f"{t}:{a:.2f}" for t, a in accuracy[kind].items())
+        for kind in cfg.kinds
+    )
+    print(
+        f"hddm: routing information for cluster {manifest['cluster']} ({trainer.global_step} steps, {fit_seconds:.0f} "
+        "s)\n"
+        f"{rows}\n  bundle: {bundle}"
+    )
     return result
 
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train_head")
-def main(cfg: DictConfig) -> None:
-    run_cli(lambda: train_head(cfg, Path(HydraConfig.get().runtime.output_dir)), cfg)
+main = hydra_command("train_head", train_head)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,13 @@ def save_tiny_vae(folder):
     from diffusers import AutoencoderKL
 
     torch.manual_seed(0)
-    AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                  block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4).save_pretrained(folder)
+    AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        norm_num_groups=4,
+    ).save_pretrained(folder)
     return folder
 
 
@@ -44,7 +49,9 @@ def compose(cache_dir):
 
     def _compose(overrides=(), config_name="train", return_hydra_config=False):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+            return hydra_compose(
+                config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
+            )
 
     return _compose
 
@@ -54,4 +61,6 @@ def run_cli(args, cwd, env_extra=None, timeout=600):
     import subprocess
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

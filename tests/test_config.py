@@ -1,15 +1,17 @@
 """Every config group option and every experiment composes and validates against the schema."""
 
-
 import pytest
+from conftest import CONF
 
 from hddm.config import validate_train_config
 from hddm.errors import HddmError
-
-from conftest import CONF
+from hddm.models.dit import DIT_SIZES
 
 GROUPS = ["objective", "schedule", "model", "text", "data", "partition", "trainer", "logger"]
-OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
+OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))] + [
+    ("model", name)
+    for name in DIT_SIZES  # registered from the size registry, no file per size
+]
 EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
 NEEDS = {"latents": ["data.shard_dir=/tmp/shards"], "real_scale_xl": ["data.shard_dir=/tmp/shards"]}
 
@@ -55,7 +57,9 @@ def test_long_sweep_job_names_are_cut_with_a_hash():
     assert short_dirname(short) == short
     long_a, long_b = "x=" + "a" * 300, "x=" + "a" * 299 + "b"
     assert len(short_dirname(long_a)) == 120 and short_dirname(long_a) != short_dirname(long_b)
-    assert OmegaConf.create({"name": long_a, "d": "${hddm_short:${name}}"}).d == short_dirname(long_a)  # as Hydra nests it
+    assert OmegaConf.create({"name": long_a, "d": "${hddm_short:${name}}"}).d == short_dirname(
+        long_a
+    )  # as Hydra nests it
     assert OmegaConf.load(CONF / "evaluate.yaml").hydra.sweep._get_node("subdir")._value().startswith("${hddm_short:")
 
 
@@ -65,7 +69,9 @@ def test_train_head_config_names_its_run_after_the_expert(compose):
     cfg = compose(["expert=runs/experts/fm_styled_digits_kmeans8_c3_tiny_s0/expert"], config_name="train_head")
     typed: HeadTrainConfig = to_typed(cfg)
     assert typed.run_name == "head_fm_styled_digits_kmeans8_c3_tiny_s0"
-    assert typed.reference.domains == ["plain"] and typed.data.name == "styled_digits" and typed.kinds == ["blind", "text"]
+    assert (
+        typed.reference.domains == ["plain"] and typed.data.name == "styled_digits" and typed.kinds == ["blind", "text"]
+    )
 
 
 def test_router_of_some_clusters_is_checked(compose):
@@ -79,8 +85,20 @@ def test_router_of_some_clusters_is_checked(compose):
 
 def test_unknown_routing_source_is_a_one_line_error(compose):
     from hddm.config import to_typed
-    from hddm.sample import routing_scores
+    from hddm.ensemble.factory import routing_scores
 
     cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=oracle", "prompt=x"], config_name="sample"))
     with pytest.raises(HddmError, match="routing.router"):
         routing_scores(cfg, [], None)
+
+
+def test_every_model_field_can_be_overridden(compose):
+    from hddm.config import model_size
+
+    typed = validate_train_config(compose(["model=dit_s2", "model.depth=2", "model.num_heads=4"]))
+    assert (
+        typed.model.name == "dit_s2" and model_size(typed.model).depth == 2 and model_size(typed.model).num_heads == 4
+    )
+    assert model_size(typed.model).hidden_size == DIT_SIZES["dit_s2"].hidden_size
+    with pytest.raises(HddmError, match="multiple of num_heads"):
+        validate_train_config(compose(["model=tiny", "model.num_heads=3"]))

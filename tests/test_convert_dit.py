@@ -6,13 +6,18 @@ from dataclasses import asdict
 
 import pytest
 import torch
-
 from conftest import REPO, run_cli
+
 from hddm.convert_dit import (
-    REFERENCE_TIMESTEP, convert_dit_state_dict, init_manifest, load_dit_checkpoint, save_init, transferred_keys,
+    REFERENCE_TIMESTEP,
+    convert_dit_state_dict,
+    init_manifest,
+    load_dit_checkpoint,
+    save_init,
+    transferred_keys,
 )
-from hddm.inits import apply_init, load_init
 from hddm.errors import HddmError
+from hddm.inits import apply_init, load_init
 from hddm.models.dit import DIT_SIZES, DiT, DiTConfig, sincos_2d
 from hddm.models.reference_dit import ReferenceDiT, dit_pos_embed
 
@@ -49,7 +54,9 @@ def test_every_part_lands_where_it_should():
         assert torch.equal(converted[key], source[key]), key
     p, c = SMALL.patch_size, CHANNELS
     dit_out = source["final_layer.linear.weight"].view(p, p, 2 * c, -1)  # (p, q, channel) per patch, channel fastest
-    torch.testing.assert_close(converted["final_layer.linear.weight"], dit_out[:, :, :c].reshape(p * p * c, -1), rtol=0, atol=0)
+    torch.testing.assert_close(
+        converted["final_layer.linear.weight"], dit_out[:, :, :c].reshape(p * p * c, -1), rtol=0, atol=0
+    )
     dit_bias = source["final_layer.linear.bias"].view(p, p, 2 * c)
     torch.testing.assert_close(converted["final_layer.linear.bias"], dit_bias[:, :, :c].reshape(-1), rtol=0, atol=0)
 
@@ -57,8 +64,12 @@ def test_every_part_lands_where_it_should():
         t_emb = reference.t_embedder(torch.tensor([float(REFERENCE_TIMESTEP)]))
         c_null = t_emb + reference.y_embedder(torch.tensor([CLASSES]))
         for i, block in enumerate(reference.blocks):
-            torch.testing.assert_close(converted[f"blocks.{i}.scale_shift_table"],
-                                       block.adaLN_modulation(c_null).view(6, -1), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(
+                converted[f"blocks.{i}.scale_shift_table"],
+                block.adaLN_modulation(c_null).view(6, -1),
+                atol=1e-6,
+                rtol=1e-5,
+            )
         final = reference.final_layer.adaLN_modulation(c_null).view(2, -1) - t_emb
     torch.testing.assert_close(converted["final_layer.scale_shift_table"], final, atol=1e-6, rtol=1e-5)
 
@@ -105,13 +116,22 @@ def test_unknown_and_missing_keys_are_one_line_errors():
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("wrong, fix", [({"in_channels": 4}, "x_embedder.proj.weight"),
-                                        ({"num_classes": 7}, "y_embedder.embedding_table.weight")])
+@pytest.mark.parametrize(
+    "wrong, fix",
+    [({"in_channels": 4}, "x_embedder.proj.weight"), ({"num_classes": 7}, "y_embedder.embedding_table.weight")],
+)
 def test_wrong_shapes_are_one_line_errors_naming_the_setting(wrong, fix):
     settings = {"in_channels": CHANNELS, "num_classes": CLASSES, **wrong}
     with pytest.raises(HddmError, match=fix) as caught:
-        convert_dit_state_dict(random_dit().state_dict(), SMALL, settings["in_channels"], IMAGE, TEXT_DIM, seed=0,
-                               num_classes=settings["num_classes"])
+        convert_dit_state_dict(
+            random_dit().state_dict(),
+            SMALL,
+            settings["in_channels"],
+            IMAGE,
+            TEXT_DIM,
+            seed=0,
+            num_classes=settings["num_classes"],
+        )
     assert "\n" not in str(caught.value) and "in_channels=" in str(caught.value)
 
 
@@ -141,8 +161,15 @@ def test_source_is_read_weights_only(tmp_path, monkeypatch):
 def test_dit_training_checkpoint_is_unwrapped_preferring_ema(tmp_path):
     model, ema = random_dit(seed=1).state_dict(), random_dit(seed=2).state_dict()
     path = tmp_path / "0400000.pt"  # what DiT's train.py saves
-    torch.save({"model": model, "ema": ema, "opt": {"state": {}, "param_groups": [{"lr": 1e-4}]},
-                "args": argparse.Namespace(model="DiT-XL/2", image_size=256, num_classes=1000)}, path)
+    torch.save(
+        {
+            "model": model,
+            "ema": ema,
+            "opt": {"state": {}, "param_groups": [{"lr": 1e-4}]},
+            "args": argparse.Namespace(model="DiT-XL/2", image_size=256, num_classes=1000),
+        },
+        path,
+    )
     loaded = load_dit_checkpoint(path)
     assert all(torch.equal(loaded[key], ema[key]) for key in ema)
 
@@ -164,9 +191,11 @@ def test_init_round_trip_apply_and_one_line_refusals(tmp_path):
     assert apply_init(model, directory)["model"]["hidden_size"] == SMALL.hidden_size
     assert all(torch.equal(model.state_dict()[key], converted[key]) for key in converted)
 
-    mismatched = [(DiT(DiTConfig(32, 3, 4, 2), CHANNELS, IMAGE, TEXT_DIM), "model=small"),
-                  (DiT(SMALL, 1, IMAGE, TEXT_DIM), "in_channels=1"),
-                  (DiT(SMALL, CHANNELS, IMAGE, 16), "text_dim=16")]
+    mismatched = [
+        (DiT(DiTConfig(32, 3, 4, 2), CHANNELS, IMAGE, TEXT_DIM), "model=small"),
+        (DiT(SMALL, 1, IMAGE, TEXT_DIM), "in_channels=1"),
+        (DiT(SMALL, CHANNELS, IMAGE, 16), "text_dim=16"),
+    ]
     for other, fix in mismatched:
         with pytest.raises(HddmError, match=fix) as caught:
             apply_init(other, directory)
@@ -182,8 +211,15 @@ def test_cli_converts_end_to_end_and_fails_in_one_line(tmp_path):
     source = tmp_path / "DiT-tiny-28.pt"
     torch.save(random_dit(tiny, image=28, channels=1, classes=10).state_dict(), source)
     out = tmp_path / "init"
-    common = ["hddm.convert_dit", "model=tiny", "in_channels=1", "image_size=28", "text_dim=384", "num_classes=10",
-              f"hydra.run.dir={tmp_path / 'run'}"]
+    common = [
+        "hddm.convert_dit",
+        "model=tiny",
+        "in_channels=1",
+        "image_size=28",
+        "text_dim=384",
+        "num_classes=10",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     done = run_cli([*common, f"source={source}", f"out={out}"], cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     state, manifest = load_init(out)

@@ -5,12 +5,17 @@ import os
 import subprocess
 import sys
 
+from conftest import REPO, run_cli
 from hydra.utils import instantiate
 
-from conftest import REPO, run_cli
-
-TINY = ["data.batch_size=16", "sample.n=2", "sample.steps=2", "trainer=debug", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+TINY = [
+    "data.batch_size=16",
+    "sample.n=2",
+    "sample.steps=2",
+    "trainer=debug",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
@@ -35,8 +40,15 @@ def test_joblib_multirun_completes_and_a_rerun_skips_both_jobs(cache_dir, tmp_pa
 
 def test_a_failing_job_is_reported_at_once_and_the_sweep_goes_on(cache_dir, tmp_path):
     command = [sys.executable, "-m", "hddm.train", "-m", "cluster=99,0", *TINY, f"hydra.sweep.dir={tmp_path}"]
-    result = subprocess.run(command, cwd=REPO, env={**os.environ, **ONE_THREAD}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=600)
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, **ONE_THREAD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     lines = result.stdout.splitlines()
     failure = next(i for i, line in enumerate(lines) if line.startswith("hddm: error: cluster 99"))
     trained = next(i for i, line in enumerate(lines) if line.startswith("hddm: trained fm expert on cluster 0"))
@@ -44,7 +56,10 @@ def test_a_failing_job_is_reported_at_once_and_the_sweep_goes_on(cache_dir, tmp_
     assert result.returncode == 2 and "Traceback" not in result.stdout
     assert "2 jobs, 1 done (0 skipped as already done), 1 failed" in result.stdout
     status = statuses(tmp_path)
-    assert status["fm_digits10_c99_tiny_s0"]["state"] == "failed" and "cluster 99" in status["fm_digits10_c99_tiny_s0"]["error"]
+    assert (
+        status["fm_digits10_c99_tiny_s0"]["state"] == "failed"
+        and "cluster 99" in status["fm_digits10_c99_tiny_s0"]["error"]
+    )
     assert status["fm_digits10_c0_tiny_s0"]["state"] == "done"
 
 
@@ -66,10 +81,20 @@ def test_fsdp_strategy_wraps_each_dit_block(compose):
 
 
 def test_ddp_on_cpu_with_two_processes_trains_one_expert(cache_dir, tmp_path):
-    args = ["hddm.train", "trainer=ddp_cpu", "trainer.max_steps=4", "trainer.val_check_interval=4",
-            "trainer.limit_val_batches=1", "checkpoint.every_n_steps=4", "data.batch_size=8", "sample.n=2",
-            "sample.steps=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            f"hydra.run.dir={tmp_path}"]
+    args = [
+        "hddm.train",
+        "trainer=ddp_cpu",
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=4",
+        "trainer.limit_val_batches=1",
+        "checkpoint.every_n_steps=4",
+        "data.batch_size=8",
+        "sample.n=2",
+        "sample.steps=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        f"hydra.run.dir={tmp_path}",
+    ]
     result = run_cli(args, cwd=REPO, env_extra=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((tmp_path / "result.json").read_text())

@@ -10,36 +10,56 @@ from hddm.sample import sample
 from hddm.train import train
 from hddm.train_router import train_router
 
-QUICK = ["trainer.max_steps=3", "trainer.val_check_interval=3", "trainer.limit_val_batches=1", "data.batch_size=16",
-         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "partition.num_clusters=4"]
+QUICK = [
+    "trainer.max_steps=3",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=1",
+    "data.batch_size=16",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "partition.num_clusters=4",
+]
 
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, cache_dir):
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF
     from hddm.config import register_configs
 
     register_configs()
     root = tmp_path_factory.mktemp("pipeline")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for objective, cluster in (("fm", 0), ("ddpm", 1)):
-            train(compose("train", [f"objective={objective}", f"cluster={cluster}", "sample.n=2", "sample.steps=1", *QUICK]),
-                  root / f"{objective}{cluster}")
+            train(
+                compose(
+                    "train", [f"objective={objective}", f"cluster={cluster}", "sample.n=2", "sample.steps=1", *QUICK]
+                ),
+                root / f"{objective}{cluster}",
+            )
         train_router(compose("train_router", QUICK), root / "router")
     return root
 
 
 def run_sample(members, tmp_path, *overrides):
-    from hydra import compose, initialize_config_dir
-
     from conftest import CONF
+    from hydra import compose, initialize_config_dir
 
     experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("sample", [f"ensemble.experts={experts}", f"ensemble.router={members / 'router' / 'router'}",
-                                 "n=5", "steps=2", "batch_size=3", 'prompt="a handwritten digit four"', *overrides])
+        cfg = compose(
+            "sample",
+            [
+                f"ensemble.experts={experts}",
+                f"ensemble.router={members / 'router' / 'router'}",
+                "n=5",
+                "steps=2",
+                "batch_size=3",
+                'prompt="a handwritten digit four"',
+                *overrides,
+            ],
+        )
     return sample(cfg, tmp_path)
 
 
@@ -73,19 +93,27 @@ def test_tampered_bundle_is_refused(members, tmp_path):
     weights = bytearray((copy / "model.safetensors").read_bytes())
     weights[-1] ^= 0xFF
     (copy / "model.safetensors").write_bytes(bytes(weights))
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF
-
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("sample", [f"ensemble.experts=[{copy}]", "routing=top1", "n=1", "steps=1", "prompt=x",
-                                 f"ensemble.router={members / 'router' / 'router'}"])
+        cfg = compose(
+            "sample",
+            [
+                f"ensemble.experts=[{copy}]",
+                "routing=top1",
+                "n=1",
+                "steps=1",
+                "prompt=x",
+                f"ensemble.router={members / 'router' / 'router'}",
+            ],
+        )
     with pytest.raises(HddmError, match="sha256"):
         sample(cfg, tmp_path / "out")
 
 
 def test_mismatched_members_are_refused(members, tmp_path):
-    from hddm.bundles import check_compatible, load_expert, load_router
+    from hddm.ensemble.members import check_compatible, load_expert, load_router
 
     fm, ddpm = load_expert(members / "fm0" / "expert"), load_expert(members / "ddpm1" / "expert")
     ddpm.manifest["data"]["image_size"] = 32
@@ -98,8 +126,8 @@ def test_mismatched_members_are_refused(members, tmp_path):
 
 
 def test_native_ddim_sampler_of_a_ddpm_expert(members):
-    from hddm.bundles import load_expert
-    from hddm.sampling import sample_expert
+    from hddm.ensemble.guidance import sample_expert
+    from hddm.ensemble.members import load_expert
 
     ddpm, fm = load_expert(members / "ddpm1" / "expert"), load_expert(members / "fm0" / "expert")
     text, mask = ddpm.null_text.expand(3, *ddpm.null_text.shape), ddpm.null_mask.expand(3, *ddpm.null_mask.shape)
@@ -113,13 +141,22 @@ def test_native_ddim_sampler_of_a_ddpm_expert(members):
 
 
 def test_ddim_solver_samples_a_lone_ddpm_expert_and_refuses_ensembles(members, tmp_path):
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF
-
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("sample", [f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]", "solver=ddim", "routing=top1",
-                                 "n=3", "steps=2", "batch_size=2", "prompt=x"])  # no router: DDIM does not route
+        cfg = compose(
+            "sample",
+            [
+                f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]",
+                "solver=ddim",
+                "routing=top1",
+                "n=3",
+                "steps=2",
+                "batch_size=2",
+                "prompt=x",
+            ],
+        )  # no router: DDIM does not route
     record = sample(cfg, tmp_path / "ddim")
     images = torch.load(tmp_path / "ddim" / "samples.pt", weights_only=True)
     assert images.shape == (3, 1, 28, 28) and torch.isfinite(images).all()

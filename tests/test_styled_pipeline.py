@@ -5,13 +5,20 @@ import json
 
 import pytest
 import torch
-
 from conftest import CONF
+
 from hddm.inits import BASE_DIR
 from hddm.io import sha256_file
 
-QUICK = ["trainer.max_steps=3", "trainer.val_check_interval=3", "trainer.limit_val_batches=1", "data.batch_size=16",
-         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "partition.num_clusters=2"]
+QUICK = [
+    "trainer.max_steps=3",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=1",
+    "data.batch_size=16",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "partition.num_clusters=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +45,24 @@ def demo(tmp_path_factory, compose_in):
     from hddm.train_router import train_router
 
     root = tmp_path_factory.mktemp("styled")
-    summary = prepare(compose_in("prepare", ["data=styled_digits", "cluster.k=2", "cluster.fine_k=16"]), root / "clusters")
+    summary = prepare(
+        compose_in("prepare", ["data=styled_digits", "cluster.k=2", "cluster.fine_k=16"]), root / "clusters"
+    )
     for objective, cluster in (("fm", 0), ("ddpm", 1)):
-        train(compose_in("train", ["experiment=styled_demo_expert", f"objective={objective}", f"cluster={cluster}",
-                                   "sample.n=2", "sample.steps=1", *QUICK]), root / f"{objective}{cluster}")
+        train(
+            compose_in(
+                "train",
+                [
+                    "experiment=styled_demo_expert",
+                    f"objective={objective}",
+                    f"cluster={cluster}",
+                    "sample.n=2",
+                    "sample.steps=1",
+                    *QUICK,
+                ],
+            ),
+            root / f"{objective}{cluster}",
+        )
     train_router(compose_in("train_router", ["data=styled_digits", "partition=file", *QUICK]), root / "router")
     return root, summary
 
@@ -65,9 +86,21 @@ def test_routed_top2_samples_with_adherence(demo, tmp_path, compose_in):
 
     root, _ = demo
     experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
-    record = sample(compose_in("sample", [f"ensemble.experts={experts}", f"ensemble.router={root / 'router' / 'router'}",
-                                          "routing=top2", "n=4", "steps=2", f"prompts_file={CONF.parent / 'experiments' / 'demo' / 'prompts.txt'}",
-                                          "grid_columns=2"]), tmp_path)
+    record = sample(
+        compose_in(
+            "sample",
+            [
+                f"ensemble.experts={experts}",
+                f"ensemble.router={root / 'router' / 'router'}",
+                "routing=top2",
+                "n=4",
+                "steps=2",
+                f"prompts_file={CONF.parent / 'experiments' / 'demo' / 'prompts.txt'}",
+                "grid_columns=2",
+            ],
+        ),
+        tmp_path,
+    )
     images = torch.load(tmp_path / "samples.pt", weights_only=True)
     assert images.shape == (4, 3, 28, 28) and torch.isfinite(images).all()
     adherence = record["metrics"]["prompt_adherence"]
@@ -81,10 +114,16 @@ def contributed(demo, compose_in):
     from hddm.train_head import train_head
 
     root, _ = demo
-    before = {run: {name: sha256_file(root / run / "expert" / name) for name in ("manifest.json", "model.safetensors")}
-              for run in ("fm0", "ddpm1")}
-    results = {run: train_head(compose_in("train_head", [f"expert={root / run / 'expert'}", "centroids=2", *QUICK]),
-                               root / f"head_{run}") for run in ("fm0", "ddpm1")}
+    before = {
+        run: {name: sha256_file(root / run / "expert" / name) for name in ("manifest.json", "model.safetensors")}
+        for run in ("fm0", "ddpm1")
+    }
+    results = {
+        run: train_head(
+            compose_in("train_head", [f"expert={root / run / 'expert'}", "centroids=2", *QUICK]), root / f"head_{run}"
+        )
+        for run in ("fm0", "ddpm1")
+    }
     return root, before, results
 
 
@@ -93,21 +132,42 @@ def test_routing_information_joins_the_bundle_without_changing_the_expert(contri
     for run, hashes in before.items():
         assert {name: sha256_file(root / run / "expert" / name) for name in hashes} == hashes
         manifest = json.loads((root / run / "expert" / "routing" / "manifest.json").read_text())
-        assert manifest["expert_weights_sha256"] == json.loads((root / run / "expert" / "manifest.json").read_text())["weights_sha256"]
+        assert (
+            manifest["expert_weights_sha256"]
+            == json.loads((root / run / "expert" / "manifest.json").read_text())["weights_sha256"]
+        )
         assert set(manifest["heads"]) == {"blind", "text"} and manifest["centroids"]["count"] == 2
         assert manifest["reference"]["domains"] == ["plain"] and manifest["num_samples"] > 0
         assert set(results[run]["accuracy_by_t"]) == {"n", "blind", "text"}
 
 
-@pytest.mark.parametrize("routing", [["routing.router=density_ratio"], ["routing.router=density_ratio", "routing.text_aware=true"],
-                                     ["routing.router=centroid", "routing.centroid_every=2"]])
+@pytest.mark.parametrize(
+    "routing",
+    [
+        ["routing.router=density_ratio"],
+        ["routing.router=density_ratio", "routing.text_aware=true"],
+        ["routing.router=centroid", "routing.centroid_every=2"],
+    ],
+)
 def test_decentralized_routing_samples_without_a_router(contributed, tmp_path, compose_in, routing):
     from hddm.sample import sample
 
     root, _, _ = contributed
     experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
-    record = sample(compose_in("sample", [f"ensemble.experts={experts}", "routing=top2", *routing, "n=4", "steps=3",
-                                          "prompt=a handwritten digit three"]), tmp_path)
+    record = sample(
+        compose_in(
+            "sample",
+            [
+                f"ensemble.experts={experts}",
+                "routing=top2",
+                *routing,
+                "n=4",
+                "steps=3",
+                "prompt=a handwritten digit three",
+            ],
+        ),
+        tmp_path,
+    )
     assert torch.isfinite(torch.load(tmp_path / "samples.pt", weights_only=True)).all()
     assert record["router"] is None and 0 < record["usage"]["routing_share_of_time"] < 1
     assert sum(record["usage"]["mean_weight"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -128,5 +188,17 @@ def test_routing_information_of_other_weights_or_missing_is_refused(contributed,
     shutil.copytree(root / "fm0" / "expert", bare, ignore=shutil.ignore_patterns("routing"))
     for member, message in ((impostor, "trained for other expert weights"), (bare, "carries no routing information")):
         with pytest.raises(HddmError, match=message):
-            sample(compose_in("sample", [f"ensemble.experts=[{member},{root / 'ddpm1' / 'expert'}]", "routing=top2",
-                                         "routing.router=density_ratio", "n=2", "steps=1", "prompt=a digit"]), tmp_path / "out")
+            sample(
+                compose_in(
+                    "sample",
+                    [
+                        f"ensemble.experts=[{member},{root / 'ddpm1' / 'expert'}]",
+                        "routing=top2",
+                        "routing.router=density_ratio",
+                        "n=2",
+                        "steps=1",
+                        "prompt=a digit",
+                    ],
+                ),
+                tmp_path / "out",
+            )

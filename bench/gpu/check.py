@@ -37,15 +37,15 @@ sys.path.insert(0, str(REPO / "bench"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from hddm.bundles import Expert  # noqa: E402
 from hddm.diffusion.conversion import Conversion  # noqa: E402
 from hddm.diffusion.objectives import make_objective  # noqa: E402
 from hddm.diffusion.schedules import get_schedule  # noqa: E402
+from hddm.ensemble.field import EnsembleField  # noqa: E402
+from hddm.ensemble.members import Expert  # noqa: E402
 from hddm.lit.optim import adamw  # noqa: E402
 from hddm.models.dit import DIT_SIZES, DiT  # noqa: E402
 from hddm.models.router import Router  # noqa: E402
 from hddm.routing.scores import TrainedRouterScores  # noqa: E402
-from hddm.routing.ensemble import EnsembleField  # noqa: E402
 from hddm.routing.strategies import Routing  # noqa: E402
 
 
@@ -74,9 +74,25 @@ class Plan:
 
 
 GPU = Plan(train_batch={"dit_b2": 256, "dit_xl2": 64})
-DRY = Plan(real_sizes=("tiny",), image_size=16, text_len=8, text_dim=32, train_batch={"tiny": 4}, train_steps=2, warmup=1,
-           compiled_sizes=("tiny",), peak_size=256, routed_size="tiny", experts=3, sample_batch=2, sample_steps=2, max_batch_cap=8,
-           embedded_train_batch=4, embedded_sample_batch=4, embedded_steps=2)
+DRY = Plan(
+    real_sizes=("tiny",),
+    image_size=16,
+    text_len=8,
+    text_dim=32,
+    train_batch={"tiny": 4},
+    train_steps=2,
+    warmup=1,
+    compiled_sizes=("tiny",),
+    peak_size=256,
+    routed_size="tiny",
+    experts=3,
+    sample_batch=2,
+    sample_steps=2,
+    max_batch_cap=8,
+    embedded_train_batch=4,
+    embedded_sample_batch=4,
+    embedded_steps=2,
+)
 
 
 def synchronize(device):
@@ -114,14 +130,21 @@ def random_dit(size: str, plan: Plan, device, seed: int, channels: int | None = 
 
 def text_batch(plan: Plan, batch: int, device, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, plan.text_len, plan.text_dim, generator=g).to(device), torch.ones(batch, plan.text_len, dtype=torch.bool, device=device)
+    return torch.randn(batch, plan.text_len, plan.text_dim, generator=g).to(device), torch.ones(
+        batch, plan.text_len, dtype=torch.bool, device=device
+    )
 
 
 def make_expert(network: DiT, objective: str, cluster: int, plan: Plan, device) -> Expert:
     prediction, schedule = ("epsilon", "cosine") if objective == "ddpm" else ("velocity", "linear")
     null_text, null_mask = text_batch(plan, 1, device, seed=99)
-    return Expert(network.eval().requires_grad_(False), make_objective(prediction, get_schedule(schedule), 999.0),
-                  null_text[0], null_mask[0], {"cluster": cluster, "objective": objective})
+    return Expert(
+        network.eval().requires_grad_(False),
+        make_objective(prediction, get_schedule(schedule), 999.0),
+        null_text[0],
+        null_mask[0],
+        {"cluster": cluster, "objective": objective},
+    )
 
 
 # ----------------------------------------------------------------------------- 1. correctness under bf16
@@ -130,8 +153,11 @@ def make_expert(network: DiT, objective: str, cluster: int, plan: Plan, device) 
 def training_step_error(objective: str, plan: Plan, device) -> dict:
     size = plan.real_sizes[0]
     model = random_dit(size, plan, device, seed=1)
-    objective_fn = make_objective("epsilon" if objective == "ddpm" else "velocity",
-                                  get_schedule("cosine" if objective == "ddpm" else "linear"), 999.0)
+    objective_fn = make_objective(
+        "epsilon" if objective == "ddpm" else "velocity",
+        get_schedule("cosine" if objective == "ddpm" else "linear"),
+        999.0,
+    )
     g = torch.Generator().manual_seed(2)
     batch = 4
     x0 = torch.randn(batch, plan.channels, plan.image_size, plan.image_size, generator=g).to(device)
@@ -146,32 +172,49 @@ def training_step_error(objective: str, plan: Plan, device) -> dict:
         loss = objective_fn.loss(prediction.float(), x0, eps, t).mean()
         loss.backward()
         results[bf16] = (loss.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
-    return {"part": "correctness", "case": f"training step, {objective} ({size})",
-            "loss_rel_err": relative_error(results[True][0], results[False][0]),
-            "grad_rel_err": relative_error(results[True][1], results[False][1]),
-            "finite": bool(torch.isfinite(results[True][0]) and torch.isfinite(results[True][1]).all())}
+    return {
+        "part": "correctness",
+        "case": f"training step, {objective} ({size})",
+        "loss_rel_err": relative_error(results[True][0], results[False][0]),
+        "grad_rel_err": relative_error(results[True][1], results[False][1]),
+        "finite": bool(torch.isfinite(results[True][0]) and torch.isfinite(results[True][1]).all()),
+    }
 
 
 def routed_step_errors(plan: Plan, device) -> list[dict]:
     size = plan.real_sizes[0]
-    experts = [make_expert(random_dit(size, plan, device, seed=3), "ddpm", 0, plan, device),
-               make_expert(random_dit(size, plan, device, seed=4), "fm", 1, plan, device)]
+    experts = [
+        make_expert(random_dit(size, plan, device, seed=3), "ddpm", 0, plan, device),
+        make_expert(random_dit(size, plan, device, seed=4), "fm", 1, plan, device),
+    ]
     torch.manual_seed(5)
-    router = TrainedRouterScores(Router(DIT_SIZES[size], plan.channels, plan.image_size, 2).to(device).eval(), [0, 1], 999.0)
+    router = TrainedRouterScores(
+        Router(DIT_SIZES[size], plan.channels, plan.image_size, 2).to(device).eval(), [0, 1], 999.0
+    )
     batch = 4
     text, mask = text_batch(plan, batch, device)
-    x = torch.randn(batch, plan.channels, plan.image_size, plan.image_size, generator=torch.Generator().manual_seed(6)).to(device)
+    x = torch.randn(
+        batch, plan.channels, plan.image_size, plan.image_size, generator=torch.Generator().manual_seed(6)
+    ).to(device)
     rows = []
     for t_value in (1.0, 0.5, 1e-3, 0.0):
         t = torch.full((batch,), t_value, device=device)
         outputs = {}
         for bf16 in (False, True):
-            field = EnsembleField(experts, router, Routing(strategy="topk", k=2), Conversion(), text, mask, cfg_scale=4.0)
+            field = EnsembleField(
+                experts, router, Routing(strategy="topk", k=2), Conversion(), text, mask, cfg_scale=4.0
+            )
             with torch.no_grad(), autocast(device, bf16):
                 outputs[bf16] = field(x, t)
-        rows.append({"part": "correctness", "case": f"routed Top-2 step, ddpm + fm, t={t_value:g} ({size})",
-                     "out_rel_err": relative_error(outputs[True], outputs[False]), "dtype": str(outputs[True].dtype),
-                     "finite": bool(torch.isfinite(outputs[True]).all())})
+        rows.append(
+            {
+                "part": "correctness",
+                "case": f"routed Top-2 step, ddpm + fm, t={t_value:g} ({size})",
+                "out_rel_err": relative_error(outputs[True], outputs[False]),
+                "dtype": str(outputs[True].dtype),
+                "finite": bool(torch.isfinite(outputs[True]).all()),
+            }
+        )
     return rows
 
 
@@ -190,8 +233,19 @@ def matmul_peak_tflops(plan: Plan, device) -> float:
 def peer_model(size: str, plan: Plan):
     from bench_dit import Case, build_peer, copy_hddm_into_peer, equivalence_error
 
-    case = Case(size, plan.channels, plan.image_size, plan.text_len, plan.text_dim, batch=1, sample_batch=1,
-                train_warmup=0, train_iters=0, train_repeats=0, sample_repeats=0)
+    case = Case(
+        size,
+        plan.channels,
+        plan.image_size,
+        plan.text_len,
+        plan.text_dim,
+        batch=1,
+        sample_batch=1,
+        train_warmup=0,
+        train_iters=0,
+        train_repeats=0,
+        sample_repeats=0,
+    )
     hddm, peer = DiT(DIT_SIZES[size], plan.channels, plan.image_size, plan.text_dim), build_peer(case)
     error = equivalence_error(case, hddm, peer)  # fp32 on the CPU: both compute the same function
     copy_hddm_into_peer(hddm, peer)
@@ -201,7 +255,9 @@ def peer_model(size: str, plan: Plan):
 def forward_of(name: str, model):
     if name == "hddm":
         return model
-    return lambda x, t, text, mask: model(x, encoder_hidden_states=text, timestep=t, encoder_attention_mask=mask, return_dict=False)[0]
+    return lambda x, t, text, mask: model(
+        x, encoder_hidden_states=text, timestep=t, encoder_attention_mask=mask, return_dict=False
+    )[0]
 
 
 def train_flops(size: str, plan: Plan, batch: int) -> int:
@@ -209,7 +265,10 @@ def train_flops(size: str, plan: Plan, batch: int) -> int:
 
     model = DiT(DIT_SIZES[size], plan.channels, plan.image_size, plan.text_dim).to("meta")
     x = torch.randn(batch, plan.channels, plan.image_size, plan.image_size, device="meta")
-    text, mask = torch.randn(batch, plan.text_len, plan.text_dim, device="meta"), torch.ones(batch, plan.text_len, dtype=torch.bool, device="meta")
+    text, mask = (
+        torch.randn(batch, plan.text_len, plan.text_dim, device="meta"),
+        torch.ones(batch, plan.text_len, dtype=torch.bool, device="meta"),
+    )
     with FlopCounterMode(display=False) as counter:
         F.mse_loss(model(x, torch.rand(batch, device="meta") * 999, text, mask), x).backward()
     return counter.get_total_flops()
@@ -222,7 +281,7 @@ def training_rows(plan: Plan, device, peak: float) -> list[dict]:
         flops = train_flops(size, plan, batch)
         peer, peer_error = peer_model(size, plan)
         for name in ("hddm", "peer"):
-            for compiled in ((False, True) if size in plan.compiled_sizes and device.type == "cuda" else (False,)):
+            for compiled in (False, True) if size in plan.compiled_sizes and device.type == "cuda" else (False,):
                 model = (random_dit(size, plan, device, seed=7) if name == "hddm" else peer.to(device)).train()
                 fn = forward_of(name, torch.compile(model) if compiled else model)
                 optimizer = adamw(model.parameters(), device, lr=1e-4)
@@ -242,10 +301,17 @@ def training_rows(plan: Plan, device, peak: float) -> list[dict]:
                 for _ in range(plan.warmup + (2 if compiled else 0)):
                     step()
                 seconds = timed(step, device, plan.train_steps)
-                rows.append({"part": "training", "case": f"{size} {name}{' compiled' if compiled else ''}", "batch": batch,
-                             "img_per_s": batch / seconds, "mfu": flops / seconds / (peak * 1e12),
-                             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
-                             **({"peer_max_abs_diff_fp32": peer_error} if name == "peer" else {})})
+                rows.append(
+                    {
+                        "part": "training",
+                        "case": f"{size} {name}{' compiled' if compiled else ''}",
+                        "batch": batch,
+                        "img_per_s": batch / seconds,
+                        "mfu": flops / seconds / (peak * 1e12),
+                        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+                        **({"peer_max_abs_diff_fp32": peer_error} if name == "peer" else {}),
+                    }
+                )
                 model.to("cpu")
                 step = optimizer = None  # frees the optimizer state before the next model is built
                 if device.type == "cuda":
@@ -253,8 +319,13 @@ def training_rows(plan: Plan, device, peak: float) -> list[dict]:
         hddm_rows = {r["case"]: r["img_per_s"] for r in rows if r["case"].startswith(size)}
         for suffix in ("", " compiled"):
             if f"{size} hddm{suffix}" in hddm_rows:
-                rows.append({"part": "training", "case": f"{size} hddm / peer{suffix}",
-                             "ratio": hddm_rows[f"{size} hddm{suffix}"] / hddm_rows[f"{size} peer{suffix}"]})
+                rows.append(
+                    {
+                        "part": "training",
+                        "case": f"{size} hddm / peer{suffix}",
+                        "ratio": hddm_rows[f"{size} hddm{suffix}"] / hddm_rows[f"{size} peer{suffix}"],
+                    }
+                )
     return rows
 
 
@@ -263,19 +334,38 @@ def training_rows(plan: Plan, device, peak: float) -> list[dict]:
 
 def routed_field(plan: Plan, device, offload: bool, batch: int, strategy: str, experts: list[Expert], router):
     text, mask = text_batch(plan, batch, device)
-    routing = {"one expert": Routing(strategy="top1"), "top1": Routing(strategy="top1"),
-               "top2": Routing(strategy="topk", k=2), "full": Routing(strategy="full")}[strategy]
+    routing = {
+        "one expert": Routing(strategy="top1"),
+        "top1": Routing(strategy="top1"),
+        "top2": Routing(strategy="topk", k=2),
+        "full": Routing(strategy="full"),
+    }[strategy]
     members = experts[:1] if strategy == "one expert" else experts
-    return EnsembleField(members, None if strategy == "one expert" else router, routing, Conversion(), text, mask, 4.0, offload)
+    return EnsembleField(
+        members, None if strategy == "one expert" else router, routing, Conversion(), text, mask, 4.0, offload
+    )
 
 
 def sampling_rows(plan: Plan, device) -> list[dict]:
     size = plan.routed_size
-    experts = [make_expert(random_dit(size, plan, device, seed=10 + k).to(torch.bfloat16 if device.type == "cuda" else torch.float32),
-                           "ddpm" if k < 2 else "fm", k, plan, device) for k in range(plan.experts)]
+    experts = [
+        make_expert(
+            random_dit(size, plan, device, seed=10 + k).to(torch.bfloat16 if device.type == "cuda" else torch.float32),
+            "ddpm" if k < 2 else "fm",
+            k,
+            plan,
+            device,
+        )
+        for k in range(plan.experts)
+    ]
     torch.manual_seed(20)
-    router = TrainedRouterScores(Router(DIT_SIZES["dit_b2" if size == "dit_xl2" else size], plan.channels, plan.image_size,
-                                        plan.experts).to(device).eval(), list(range(plan.experts)), 999.0)
+    router = TrainedRouterScores(
+        Router(DIT_SIZES["dit_b2" if size == "dit_xl2" else size], plan.channels, plan.image_size, plan.experts)
+        .to(device)
+        .eval(),
+        list(range(plan.experts)),
+        999.0,
+    )
     rows = []
     for offload in (False, True):
         if offload:
@@ -290,17 +380,30 @@ def sampling_rows(plan: Plan, device) -> list[dict]:
             with torch.no_grad(), autocast(device, device.type == "cuda"):
                 field(x, t)
                 seconds = timed(lambda: field(x, t), device, plan.sample_steps)
-            rows.append({"part": "sampling", "case": f"{strategy}{' offload' if offload else ''} ({plan.experts} x {size})",
-                         "batch": plan.sample_batch, "s_per_step": seconds, "img_per_s_75_steps": plan.sample_batch / (75 * seconds)})
+            rows.append(
+                {
+                    "part": "sampling",
+                    "case": f"{strategy}{' offload' if offload else ''} ({plan.experts} x {size})",
+                    "batch": plan.sample_batch,
+                    "s_per_step": seconds,
+                    "img_per_s_75_steps": plan.sample_batch / (75 * seconds),
+                }
+            )
     for expert in experts:
         expert.network.to(device)
-    rows.append({"part": "sampling", "case": f"largest Top-2 batch ({plan.experts} x {size})",
-                 "batch": largest_batch(plan, device, experts, router)})
+    rows.append(
+        {
+            "part": "sampling",
+            "case": f"largest Top-2 batch ({plan.experts} x {size})",
+            "batch": largest_batch(plan, device, experts, router),
+        }
+    )
     return rows
 
 
 def largest_batch(plan: Plan, device, experts, router) -> int:
     """Doubling then bisection on the Top-2 batch until an out-of-memory error (capped on CPUs)."""
+
     def fits(batch: int) -> bool:
         try:
             field = routed_field(plan, device, False, batch, "top2", experts, router)
@@ -343,7 +446,10 @@ def embedded_rows(plan: Plan, device) -> list[dict]:
 
     step()
     train_seconds = timed(step, device, plan.embedded_steps)
-    experts = [make_expert(random_dit("tiny", small, device, seed=31 + k, channels=3, image=28), "fm", k, small, device) for k in range(8)]
+    experts = [
+        make_expert(random_dit("tiny", small, device, seed=31 + k, channels=3, image=28), "fm", k, small, device)
+        for k in range(8)
+    ]
     router = TrainedRouterScores(Router(DIT_SIZES["tiny"], 3, 28, 8).to(device).eval(), list(range(8)), 999.0)
     n = plan.embedded_sample_batch
     text, mask = text_batch(small, n, device)
@@ -356,10 +462,20 @@ def embedded_rows(plan: Plan, device) -> list[dict]:
     # and 40 evaluated rows x 4 sampling seeds x 5000 images x 50 Euler steps of Top-2 (routed cost per image measured).
     train_steps, images = 2 * 16 * 20_000, 40 * 4 * 5000
     estimate = train_steps * train_seconds + images / n * 50 * step_seconds
-    return [{"part": "embedded", "case": f"tiny expert training, batch {batch}", "steps_per_s": 1 / train_seconds},
-            {"part": "embedded", "case": f"Top-2 of 8 tiny experts, batch {n}", "img_per_s_50_steps": n / (50 * step_seconds)},
-            {"part": "embedded", "case": "GPU experiment set (2 seeds x 16 x 20k steps at batch 256 + 800k images x 50 "
-             "Top-2 steps), one GPU, extrapolated", "hours": estimate / 3600}]
+    return [
+        {"part": "embedded", "case": f"tiny expert training, batch {batch}", "steps_per_s": 1 / train_seconds},
+        {
+            "part": "embedded",
+            "case": f"Top-2 of 8 tiny experts, batch {n}",
+            "img_per_s_50_steps": n / (50 * step_seconds),
+        },
+        {
+            "part": "embedded",
+            "case": "GPU experiment set (2 seeds x 16 x 20k steps at batch 256 + 800k images x 50 "
+            "Top-2 steps), one GPU, extrapolated",
+            "hours": estimate / 3600,
+        },
+    ]
 
 
 # ----------------------------------------------------------------------------- report
@@ -367,15 +483,21 @@ def embedded_rows(plan: Plan, device) -> list[dict]:
 
 def markdown(rows: list[dict], header: dict) -> str:
     """One table per part, each with the columns its rows have."""
-    lines = [f"# GPU check: {header['device']} ({header['date']}, torch {header['torch']}, {header['mode']})", "",
-             f"matmul peak measured in this run ({header['peak_dtype']}): {header['peak_tflops']:.4g} TFLOP/s; "
-             f"wall time {header['seconds']:.0f} s"]
+    lines = [
+        f"# GPU check: {header['device']} ({header['date']}, torch {header['torch']}, {header['mode']})",
+        "",
+        f"matmul peak measured in this run ({header['peak_dtype']}): {header['peak_tflops']:.4g} TFLOP/s; "
+        f"wall time {header['seconds']:.0f} s",
+    ]
     for part in dict.fromkeys(row["part"] for row in rows):
         chosen = [row for row in rows if row["part"] == part]
         keys = [k for k in dict.fromkeys(k for row in chosen for k in row) if k not in ("part", "case")]
         lines += ["", f"## {part}", "", "| case | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for row in chosen:
-            cells = [("-" if row.get(k) is None else f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])) for k in keys]
+            cells = [
+                ("-" if row.get(k) is None else f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]))
+                for k in keys
+            ]
             lines.append(f"| {row['case']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -391,13 +513,29 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     plan = DRY if args.dry_run else GPU
     peak = matmul_peak_tflops(plan, device)
-    rows = [training_step_error("ddpm", plan, device), training_step_error("fm", plan, device), *routed_step_errors(plan, device)]
-    for part in (lambda: training_rows(plan, device, peak), lambda: sampling_rows(plan, device), lambda: embedded_rows(plan, device)):
+    rows = [
+        training_step_error("ddpm", plan, device),
+        training_step_error("fm", plan, device),
+        *routed_step_errors(plan, device),
+    ]
+    for part in (
+        lambda: training_rows(plan, device, peak),
+        lambda: sampling_rows(plan, device),
+        lambda: embedded_rows(plan, device),
+    ):
         rows += part()
         print(json.dumps(rows[-1], default=str), flush=True)
-    header = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
-              "date": datetime.date.today().isoformat(), "torch": torch.__version__, "mode": "dry run" if args.dry_run else "full",
-              "peak_tflops": peak, "peak_dtype": "bf16" if device.type == "cuda" else "fp32", "seconds": time.time() - started}
+    header = {
+        "device": torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()})",
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "mode": "dry run" if args.dry_run else "full",
+        "peak_tflops": peak,
+        "peak_dtype": "bf16" if device.type == "cuda" else "fp32",
+        "seconds": time.time() - started,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "gpu_check_dry" if args.dry_run else "gpu_check"

@@ -3,13 +3,13 @@
 # styled digits' `plain` domain (white ink on black, RGB; captions name the digit, half also the domain), the embedded default's
 # stand-in for the papers' ImageNet checkpoint: no styled-digits cluster holds its domain. README.md says why this
 # objective and domain.
-#   bash experiments/base_model/run.sh                 # Flow Matching, ~25 min on one core of a 2-core CPU
+#   bash experiments/base_model/run.sh                 # Flow Matching, 10000 steps, ~95 min on one idle core
 #   OBJECTIVE=ddpm OUT=/tmp/ddpm_base bash experiments/base_model/run.sh   # the DDPM-epsilon alternative
 #   DOMAIN=random_colours OUT=/tmp/rc_base bash experiments/base_model/run.sh   # each image in its own colours
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-3500}
+STEPS=${STEPS:-10000}
 OBJECTIVE=${OBJECTIVE:-fm}
 RUN=runs/base/${OBJECTIVE}_${DOMAIN:-plain}_digits_tiny_s0
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m hddm.train objective=$OBJECTIVE model=tiny data=styled_digits "data.domains=[${DOMAIN:-plain}]" partition=mnist_digits \

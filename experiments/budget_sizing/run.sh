@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the issue-6 experts and evaluations were sized for the 2-hour budget (2026-12-04): FM and DDPM experts on
+# How the MNIST experiments' experts and evaluations were sized for the 2-hour budget (2026-12-04): FM and DDPM experts on
 # K=8 cluster 2 (digit 3) at batch 64 vs 32, and evaluations at Euler 50 vs 25 steps, each scored like experiment 3
 # (domain FID against the MNIST-test threes, n=100). Two jobs at a time, one core each; then make_table.py.
 # Usage: HDDM_CACHE=<cache with the kmeans8 partition> bash experiments/budget_sizing/run.sh

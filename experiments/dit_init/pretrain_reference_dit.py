@@ -38,8 +38,9 @@ def cache_dir() -> str:
     return os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
 
 
-def expert_val_members(labels: np.ndarray, cluster: int, num_clusters: int, seed: int, val_fraction: float,
-                       val_max_items: int) -> np.ndarray:
+def expert_val_members(
+    labels: np.ndarray, cluster: int, num_clusters: int, seed: int, val_fraction: float, val_max_items: int
+) -> np.ndarray:
     """Pool indices of the expert's validation items: ExpertDataModule.setup's rule on a label_mod_k partition."""
     members = np.nonzero(labels % num_clusters == cluster)[0]
     order = np.random.default_rng(seed).permutation(len(members))
@@ -59,14 +60,14 @@ def eval_loss(model, images, labels, seed, batch=128, null_class=False):
     g = torch.Generator().manual_seed(seed)
     total, n = 0.0, 0
     for start in range(0, len(images), batch):
-        x0 = images[start:start + batch]
-        y = labels[start:start + batch]
+        x0 = images[start : start + batch]
+        y = labels[start : start + batch]
         if null_class:
             y = torch.full_like(y, model.num_classes)
         t = torch.rand(len(x0), generator=g)
         eps = torch.randn(x0.shape, generator=g)
         out = model(cosine_noisy(x0, eps, t), TIME_SCALE * t, y)
-        total += (out[:, :model.in_channels] - eps).pow(2).flatten(1).mean(1).sum().item()
+        total += (out[:, : model.in_channels] - eps).pow(2).flatten(1).mean(1).sum().item()
         n += len(x0)
     model.train()
     return total / n
@@ -88,8 +89,13 @@ def main() -> None:
     parser.add_argument("--expert-seed", type=int, default=0, help="the expert run's seed (it picks its val slice)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="the expert run's data.val_fraction")
     parser.add_argument("--val-max-items", type=int, default=512, help="the expert run's data.val_max_items")
-    parser.add_argument("--exclude-digits", type=int, nargs="*", default=[],
-                        help="ablation: also drop every image of these digits from the pretraining pool")
+    parser.add_argument(
+        "--exclude-digits",
+        type=int,
+        nargs="*",
+        default=[],
+        help="ablation: also drop every image of these digits from the pretraining pool",
+    )
     parser.add_argument("--log-every", type=int, default=50)
     args = parser.parse_args()
 
@@ -100,15 +106,19 @@ def main() -> None:
     keep = np.ones(len(images), dtype=bool)
     held_out = np.array([], dtype=np.int64)
     if args.holdout_cluster >= 0:
-        held_out = expert_val_members(labels, args.holdout_cluster, args.num_clusters, args.expert_seed,
-                                      args.val_fraction, args.val_max_items)
+        held_out = expert_val_members(
+            labels, args.holdout_cluster, args.num_clusters, args.expert_seed, args.val_fraction, args.val_max_items
+        )
         keep[held_out] = False
     for digit in args.exclude_digits:
         keep[labels == digit] = False
     train_idx = torch.from_numpy(np.nonzero(keep)[0])
-    print(f"pretrain pool: {len(train_idx)} images (60000 MNIST train+val minus {len(held_out)} held-out validation "
-          f"images of cluster {args.holdout_cluster}, minus digits {args.exclude_digits}); "
-          f"digits {sorted(set(labels[keep].tolist()))}", flush=True)
+    print(
+        f"pretrain pool: {len(train_idx)} images (60000 MNIST train+val minus {len(held_out)} held-out validation "
+        f"images of cluster {args.holdout_cluster}, minus digits {args.exclude_digits}); "
+        f"digits {sorted(set(labels[keep].tolist()))}",
+        flush=True,
+    )
 
     size = get_dit_size(args.model)
     model = ReferenceDiT(size, 28, 1, num_classes=10, class_dropout_prob=args.class_dropout, learn_sigma=True)
@@ -122,13 +132,13 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         if cursor + args.batch_size > len(perm):
             perm, cursor = torch.randperm(len(train_idx), generator=g), 0
-        idx = train_idx[perm[cursor:cursor + args.batch_size]]
+        idx = train_idx[perm[cursor : cursor + args.batch_size]]
         cursor += args.batch_size
         x0, y = x_all[idx], y_all[idx]
         t = torch.rand(len(x0), generator=g)
         eps = torch.randn(x0.shape, generator=g)
         out = model(cosine_noisy(x0, eps, t), TIME_SCALE * t, y, train=True, generator=g)
-        loss = (out[:, :model.in_channels] - eps).pow(2).mean()  # epsilon channels only: variance gets no gradient
+        loss = (out[:, : model.in_channels] - eps).pow(2).mean()  # epsilon channels only: variance gets no gradient
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip > 0:
@@ -143,14 +153,23 @@ def main() -> None:
             print(json.dumps(entry), flush=True)
 
     seconds = time.time() - started
-    summary = {"steps": args.steps, "seconds": round(seconds, 1), "args": vars(args),
-               "pool_size": int(len(train_idx)), "held_out": int(len(held_out)), "log": log}
+    summary = {
+        "steps": args.steps,
+        "seconds": round(seconds, 1),
+        "args": vars(args),
+        "pool_size": int(len(train_idx)),
+        "held_out": int(len(held_out)),
+        "log": log,
+    }
     if len(held_out):
         hx, hy = x_all[torch.from_numpy(held_out)], y_all[torch.from_numpy(held_out)]
         summary["held_out_eps_mse_class_conditional"] = eval_loss(model, hx, hy, seed=1)
         summary["held_out_eps_mse_null_class"] = eval_loss(model, hx, hy, seed=1, null_class=True)
-        print(f"held-out epsilon MSE: class-conditional {summary['held_out_eps_mse_class_conditional']:.4f}, "
-              f"null class {summary['held_out_eps_mse_null_class']:.4f}", flush=True)
+        print(
+            f"held-out epsilon MSE: class-conditional {summary['held_out_eps_mse_class_conditional']:.4f}, "
+            f"null class {summary['held_out_eps_mse_null_class']:.4f}",
+            flush=True,
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out)  # a plain state_dict in DiT's format (pos_embed included, as DiT saves it)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end reproduction of the dit_init experiment (issue 9): pretrain a tiny reference DiT on all MNIST digits,
+# End-to-end reproduction of the dit_init experiment: pretrain a tiny reference DiT on all MNIST digits,
 # convert it with hddm.convert_dit, train two experts per objective on cluster 3 (converted init vs scratch, same
 # seed and settings), evaluate the step-0 point, plot. CPU, one thread per process, one process at a time.
 #

@@ -25,9 +25,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from hddm.config import register_configs, validate_train_config
-from hddm.inits import apply_init
-from hddm.models.reference_dit import ReferenceDiT
 from hddm.data.embedded import mnist_pool
+from hddm.inits import apply_init
 from hddm.lit.data import ExpertDataModule
 from hddm.lit.expert import T_BINS, ExpertModule
 from hddm.models.dit import get_dit_size
@@ -47,18 +46,31 @@ def build(overrides: list[str]):
     datamodule.setup("fit")
     null_text, null_mask = datamodule.null_text()
     module = ExpertModule(
-        size=asdict(get_dit_size(cfg.model.name)), in_channels=cfg.data.channels, image_size=cfg.data.image_size,
-        text_dim=null_text.shape[-1], null_text=null_text, null_mask=null_mask, prediction=cfg.objective.prediction,
-        schedule=cfg.schedule.name, time_scale=cfg.objective.time_scale, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-        eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
-        cfg_dropout=cfg.cfg_dropout, seed=cfg.seed, manifest=None)
+        size=asdict(get_dit_size(cfg.model.name)),
+        in_channels=cfg.data.channels,
+        image_size=cfg.data.image_size,
+        text_dim=null_text.shape[-1],
+        null_text=null_text,
+        null_mask=null_mask,
+        prediction=cfg.objective.prediction,
+        schedule=cfg.schedule.name,
+        time_scale=cfg.objective.time_scale,
+        lr=cfg.optim.lr,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
+        weight_decay=cfg.optim.weight_decay,
+        warmup_steps=cfg.optim.warmup_steps,
+        cfg_dropout=cfg.cfg_dropout,
+        seed=cfg.seed,
+        manifest=None,
+    )
     return cfg, datamodule, module
 
 
 def val_batches(cfg, datamodule):
     limit = cfg.trainer.get("limit_val_batches", 4)
     batches = list(datamodule.val_dataloader())
-    return batches[:int(limit)] if isinstance(limit, int) else batches
+    return batches[: int(limit)] if isinstance(limit, int) else batches
 
 
 def summarise(per_sample: list[torch.Tensor], times: list[torch.Tensor]) -> dict:
@@ -91,9 +103,9 @@ def evaluate_source(source: ReferenceDiT, module, batches, digits: torch.Tensor,
         g = module._step_generator(batch_idx, 1)
         t = torch.rand(x0.shape[0], generator=g)
         eps = torch.randn(x0.shape, generator=g)
-        y = torch.full((len(x0),), source.num_classes) if null_class else digits[start:start + len(x0)]
+        y = torch.full((len(x0),), source.num_classes) if null_class else digits[start : start + len(x0)]
         start += len(x0)
-        out = source(objective.noisy_sample(x0, eps, t), objective.model_time(t), y)[:, :source.in_channels]
+        out = source(objective.noisy_sample(x0, eps, t), objective.model_time(t), y)[:, : source.in_channels]
         per_sample.append((out - eps).pow(2).flatten(1).mean(1))
         times.append(t)
     return summarise(per_sample, times)
@@ -110,8 +122,11 @@ def main() -> None:
 
     cfg, datamodule, module = build(args.overrides)
     batches = val_batches(cfg, datamodule)
-    result = {"overrides": args.overrides, "val_items": sum(len(b["x"]) for b in batches),
-              "scratch": evaluate_module(module, batches)}
+    result = {
+        "overrides": args.overrides,
+        "val_items": sum(len(b["x"]) for b in batches),
+        "scratch": evaluate_module(module, batches),
+    }
     apply_init(module.model, args.init)
     result["init"] = evaluate_module(module, batches)
     if args.source and cfg.objective.prediction == "epsilon":

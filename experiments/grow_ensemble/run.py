@@ -41,7 +41,11 @@ ROWS = {  # name: (experts, routing overrides, label)
     "old_router": (range(K), ["ensemble.router={old}"], "(b) 8 experts, router of the 7"),
     "retrained": (range(K), ["ensemble.router={all}"], "(c) 8 experts, router retrained on all 8 (centralized)"),
     "heads": (range(K), ["routing.router=density_ratio"], "(d) 8 experts, density-ratio heads"),
-    "heads_text": (range(K), ["routing.router=density_ratio", "routing.text_aware=true"], "(d') 8 experts, text-aware heads"),
+    "heads_text": (
+        range(K),
+        ["routing.router=density_ratio", "routing.text_aware=true"],
+        "(d') 8 experts, text-aware heads",
+    ),
     "centroid": (range(K), ["routing.router=centroid"], "(e) 8 experts, centroid routing"),
 }
 REFERENCE = "retrained"
@@ -71,26 +75,52 @@ def run(job: list[str], seed: int) -> None:
 
 
 def expert_job(cluster: int, seed: int) -> list[str]:
-    return ["hddm.train", "experiment=styled_demo_expert", "objective=fm", f"cluster={cluster}", f"partition.num_clusters={K}",
-            f"trainer.max_steps={EXPERT_STEPS}", f"seed={seed}"]
+    return [
+        "hddm.train",
+        "experiment=styled_demo_expert",
+        "objective=fm",
+        f"cluster={cluster}",
+        f"partition.num_clusters={K}",
+        f"trainer.max_steps={EXPERT_STEPS}",
+        f"seed={seed}",
+    ]
 
 
 def head_job(cluster: int, seed: int) -> list[str]:
-    return ["hddm.train_head", f"expert={expert_dir(cluster, seed)}", f"partition.num_clusters={K}",
-            f"trainer.max_steps={HEAD_STEPS}", f"seed={seed}"]
+    return [
+        "hddm.train_head",
+        f"expert={expert_dir(cluster, seed)}",
+        f"partition.num_clusters={K}",
+        f"trainer.max_steps={HEAD_STEPS}",
+        f"seed={seed}",
+    ]
 
 
 def router_job(which: str, clusters: range, seed: int) -> list[str]:
-    return ["hddm.train_router", "data=styled_digits", "partition=file", f"partition.num_clusters={K}",
-            f"clusters=[{','.join(map(str, clusters))}]", f"trainer.max_steps={ROUTER_STEPS}",
-            f"trainer.val_check_interval={ROUTER_STEPS}", "trainer.enable_progress_bar=false", "optim.lr=1e-3",
-            "optim.lr_min=1e-5", f"run_name={Path(router_dir(which, seed)).parent.name}", f"seed={seed}"]
+    return [
+        "hddm.train_router",
+        "data=styled_digits",
+        "partition=file",
+        f"partition.num_clusters={K}",
+        f"clusters=[{','.join(map(str, clusters))}]",
+        f"trainer.max_steps={ROUTER_STEPS}",
+        f"trainer.val_check_interval={ROUTER_STEPS}",
+        "trainer.enable_progress_bar=false",
+        "optim.lr=1e-3",
+        "optim.lr_min=1e-5",
+        f"run_name={Path(router_dir(which, seed)).parent.name}",
+        f"seed={seed}",
+    ]
 
 
 def bundle_digest(clusters: range, seed: int) -> dict[str, str]:
     """sha256 of every file of the given experts' bundles (weights, manifest, routing information)."""
-    return {str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for c in clusters for path in sorted((ROOT / expert_dir(c, seed)).rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for c in clusters
+        for path in sorted((ROOT / expert_dir(c, seed)).rglob("*"))
+        if path.is_file()
+    }
 
 
 def sample_job(row: str, prompts: str, seed: int) -> list[str]:
@@ -98,9 +128,19 @@ def sample_job(row: str, prompts: str, seed: int) -> list[str]:
     path, n = PROMPT_SETS[prompts]
     experts = "[" + ",".join(expert_dir(c, seed) for c in members) + "]"
     overrides = [o.format(old=router_dir("without_new", seed), all=router_dir("all", seed)) for o in overrides]
-    return ["hddm.sample", f"ensemble.experts={experts}", "routing=top2", *overrides, f"n={n}", f"steps={STEPS}",
-            f"cfg_scale={CFG}", f"prompts_file={path}", "grid_columns=10", "seed=0",
-            f"hydra.run.dir={sample_dir(row, prompts, seed)}"]
+    return [
+        "hddm.sample",
+        f"ensemble.experts={experts}",
+        "routing=top2",
+        *overrides,
+        f"n={n}",
+        f"steps={STEPS}",
+        f"cfg_scale={CFG}",
+        f"prompts_file={path}",
+        "grid_columns=10",
+        "seed=0",
+        f"hydra.run.dir={sample_dir(row, prompts, seed)}",
+    ]
 
 
 def run_lane(seed: int) -> None:
@@ -114,7 +154,8 @@ def run_lane(seed: int) -> None:
     unchanged = bundle_digest(range(NEW), seed) == before
     (ROOT / "runs/grow_ensemble").mkdir(parents=True, exist_ok=True)
     (ROOT / f"runs/grow_ensemble/earlier_bundles_s{seed}.json").write_text(
-        json.dumps({"files": len(before), "unchanged_after_adding_the_new_expert": unchanged}, indent=1))
+        json.dumps({"files": len(before), "unchanged_after_adding_the_new_expert": unchanged}, indent=1)
+    )
     run(router_job("all", range(K), seed), seed)
     for row in ROWS:
         for prompts in PROMPT_SETS:
@@ -139,8 +180,9 @@ def write_prompts() -> str:
     from hddm.data.styled_digits import DOMAINS, domain_prompt
 
     domain = new_domain()
-    PROMPT_SETS["all"][0].write_text("\n".join(domain_prompt(d, x) for d in range(10)
-                                               for x in (None, *(x.name for x in DOMAINS))) + "\n")
+    PROMPT_SETS["all"][0].write_text(
+        "\n".join(domain_prompt(d, x) for d in range(10) for x in (None, *(x.name for x in DOMAINS))) + "\n"
+    )
     PROMPT_SETS["new"][0].write_text("\n".join(domain_prompt(d, domain) for d in range(10)) + "\n")
     return domain
 
@@ -150,8 +192,20 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only write the tables from finished runs")
     args = parser.parse_args()
     if not args.table:
-        subprocess.run([PY, "-m", "hddm.prepare", "data=styled_digits", f"cluster.k={K}", "cluster.fine_k=64",
-                        "hydra.run.dir=runs/grow_ensemble/clusters"], cwd=ROOT, env=env(), check=True)
+        subprocess.run(
+            [
+                PY,
+                "-m",
+                "hddm.prepare",
+                "data=styled_digits",
+                f"cluster.k={K}",
+                "cluster.fine_k=64",
+                "hydra.run.dir=runs/grow_ensemble/clusters",
+            ],
+            cwd=ROOT,
+            env=env(),
+            check=True,
+        )
         write_prompts()
         with ThreadPoolExecutor(len(SEEDS)) as pool:
             list(pool.map(run_lane, SEEDS))

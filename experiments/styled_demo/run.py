@@ -54,23 +54,77 @@ def monolithic_dir(seed: int) -> str:
 def jobs(seed: int) -> list[list[str]]:
     """The lane of one training seed, in order (each a `python -m` command line)."""
     seed_arg = [] if seed == 0 else [f"seed={seed}"]  # seed 0: the demo's own command lines, so its runs are reused
-    lane = [["hddm.train", "experiment=styled_demo_expert", f"objective={objective(c)}", f"cluster={c}",
-             f"trainer.max_steps={DEMO_STEPS}", *seed_arg] for c in range(K)]
-    lane.append(["hddm.train_router", "data=styled_digits", "partition=file", f"partition.num_clusters={K}",
-                 f"trainer.max_steps={ROUTER_STEPS}", f"trainer.val_check_interval={ROUTER_STEPS}",
-                 "trainer.enable_progress_bar=false", "optim.lr=1e-3", "optim.lr_min=1e-5", "text_aware=False",
-                 f"run_name={router_run(seed)}", *seed_arg])
-    lane.append(["hddm.train", "experiment=styled_demo_expert", "objective=fm", "partition=mnist_digits",
-                 "partition.num_clusters=1", "cluster=0", f"trainer.max_steps={K * DEMO_STEPS}",
-                 f"trainer.val_check_interval={K * DEMO_STEPS // 2}", f"checkpoint.every_n_steps={K * DEMO_STEPS // 2}",
-                 f"seed={seed}"])
+    lane = [
+        [
+            "hddm.train",
+            "experiment=styled_demo_expert",
+            f"objective={objective(c)}",
+            f"cluster={c}",
+            f"trainer.max_steps={DEMO_STEPS}",
+            *seed_arg,
+        ]
+        for c in range(K)
+    ]
+    lane.append(
+        [
+            "hddm.train_router",
+            "data=styled_digits",
+            "partition=file",
+            f"partition.num_clusters={K}",
+            f"trainer.max_steps={ROUTER_STEPS}",
+            f"trainer.val_check_interval={ROUTER_STEPS}",
+            "trainer.enable_progress_bar=false",
+            "optim.lr=1e-3",
+            "optim.lr_min=1e-5",
+            "text_aware=False",
+            f"run_name={router_run(seed)}",
+            *seed_arg,
+        ]
+    )
+    lane.append(
+        [
+            "hddm.train",
+            "experiment=styled_demo_expert",
+            "objective=fm",
+            "partition=mnist_digits",
+            "partition.num_clusters=1",
+            "cluster=0",
+            f"trainer.max_steps={K * DEMO_STEPS}",
+            f"trainer.val_check_interval={K * DEMO_STEPS // 2}",
+            f"checkpoint.every_n_steps={K * DEMO_STEPS // 2}",
+            f"seed={seed}",
+        ]
+    )
     experts = "[" + ",".join(expert_dir(c, seed) for c in range(K)) + "]"
-    sampler = [f"n={N}", f"steps={STEPS}", f"cfg_scale={CFG}", f"prompts_file={PROMPTS}", METRICS,
-               "trainer.enable_progress_bar=false", "seed=0"]
-    lane.append(["hddm.evaluate", f"ensemble.experts={experts}", f"ensemble.router=runs/routers/{router_run(seed)}/router",
-                 "routing=top2", *sampler, f"hydra.run.dir={eval_dir('top2', seed)}"])
-    lane.append(["hddm.evaluate", f"ensemble.experts=[{monolithic_dir(seed)}]", "ensemble.router=null", "routing=top1",
-                 *sampler, f"hydra.run.dir={eval_dir('monolithic', seed)}"])
+    sampler = [
+        f"n={N}",
+        f"steps={STEPS}",
+        f"cfg_scale={CFG}",
+        f"prompts_file={PROMPTS}",
+        METRICS,
+        "trainer.enable_progress_bar=false",
+        "seed=0",
+    ]
+    lane.append(
+        [
+            "hddm.evaluate",
+            f"ensemble.experts={experts}",
+            f"ensemble.router=runs/routers/{router_run(seed)}/router",
+            "routing=top2",
+            *sampler,
+            f"hydra.run.dir={eval_dir('top2', seed)}",
+        ]
+    )
+    lane.append(
+        [
+            "hddm.evaluate",
+            f"ensemble.experts=[{monolithic_dir(seed)}]",
+            "ensemble.router=null",
+            "routing=top1",
+            *sampler,
+            f"hydra.run.dir={eval_dir('monolithic', seed)}",
+        ]
+    )
     return lane
 
 
@@ -96,13 +150,14 @@ def write_prompts() -> None:
 
 def real_floor(n: int) -> dict:
     """The metrics of n real styled-digits validation images, in place of generated ones."""
+    import numpy as np
+    import torch
+
     from hddm.data.styled_digits import load_styled
-    from hddm.metrics.styled import styled_logits
     from hddm.metrics.domain_fid import ClassifierFeatures, make_domain_fid
     from hddm.metrics.precision_recall import precision_recall
     from hddm.metrics.reference_stats import reference_images
-    import numpy as np
-    import torch
+    from hddm.metrics.styled import styled_logits
 
     cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
     val = load_styled(cache, "val")
@@ -116,16 +171,21 @@ def real_floor(n: int) -> dict:
     subset, _ = reference_images("styled_digits", "test", cache, max_items=n)
     pr = precision_recall(features(subset), features(images))
     digit_logits, domain_logits = styled_logits(images.float() / 127.5 - 1)
-    return {"domain_fid_styled_cnn": float(fid.compute()), **pr,
-            "digit_adherence_styled_cnn": float((digit_logits.argmax(1).numpy() == val.digits[rows]).mean()),
-            "domain_adherence_styled_cnn": float((domain_logits.argmax(1).numpy() == val.domains[rows]).mean())}
+    return {
+        "domain_fid_styled_cnn": float(fid.compute()),
+        **pr,
+        "digit_adherence_styled_cnn": float((digit_logits.argmax(1).numpy() == val.digits[rows]).mean()),
+        "domain_adherence_styled_cnn": float((domain_logits.argmax(1).numpy() == val.domains[rows]).mean()),
+    }
 
 
 def table() -> str:
     import statistics
 
-    rows = {f"monolithic (FM, {K * DEMO_STEPS} steps from the base)": "monolithic",
-            f"Top-2 ensemble ({K - len(DDPM)} FM + {len(DDPM)} DDPM, {DEMO_STEPS} steps each, papers' router)": "top2"}
+    rows = {
+        f"monolithic (FM, {K * DEMO_STEPS} steps from the base)": "monolithic",
+        f"Top-2 ensemble ({K - len(DDPM)} FM + {len(DDPM)} DDPM, {DEMO_STEPS} steps each, papers' router)": "top2",
+    }
     lines = ["| row | seed | " + " | ".join(HEADLINE) + " | seconds |", "|---|---|" + "---|" * (len(HEADLINE) + 1)]
     pooled = {}
     for label, row in rows.items():
@@ -138,13 +198,22 @@ def table() -> str:
             (HERE / "results" / f"{row}_s{seed}.json").write_text(path.read_text())  # the evidence, committed
             values = [result["metrics"][name] for name in HEADLINE]
             pooled.setdefault(label, []).append(values)
-            lines.append(f"| {label} | {seed} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {result['seconds']} |")
+            lines.append(
+                f"| {label} | {seed} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {result['seconds']} |"
+            )
     for label, runs in pooled.items():
         means = [statistics.mean(column) for column in zip(*runs)]
         lines.append(f"| {label} | mean | " + " | ".join(f"{v:.3f}" for v in means) + " | |")
     floor = real_floor(N)
-    lines.append("| real styled-digits validation images (floor) | - | " + " | ".join(f"{floor[n]:.3f}" for n in HEADLINE) + " | |")
-    return "\n".join(lines) + f"\n\nn = {N} per row, Euler {STEPS} steps, CFG {CFG}, sampling seed 0; prompts: {PROMPTS.name}\n"
+    lines.append(
+        "| real styled-digits validation images (floor) | - | "
+        + " | ".join(f"{floor[n]:.3f}" for n in HEADLINE)
+        + " | |"
+    )
+    return (
+        "\n".join(lines)
+        + f"\n\nn = {N} per row, Euler {STEPS} steps, CFG {CFG}, sampling seed 0; prompts: {PROMPTS.name}\n"
+    )
 
 
 def main() -> None:

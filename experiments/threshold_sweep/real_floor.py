@@ -3,6 +3,7 @@ generated set against the same reference (the MNIST-test threes, the same cached
 perfect generator would score at that n, their spread how far two equally good rows can differ by chance.
 Writes experiments/threshold_sweep/real_floor.json. Usage: .venv/bin/python experiments/threshold_sweep/real_floor.py [N] [SUBSETS]
 """
+
 import json
 import os
 import sys
@@ -29,8 +30,15 @@ for subset in range(SUBSETS):
     scores.append(float(metric.compute()))
 mean = sum(scores) / len(scores)
 std = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
-result = {"what": f"domain FID (mnist-cnn) of {N} real MNIST-train threes vs the MNIST-test threes, {SUBSETS} subsets "
-                  "(randperm seeds 0..)", "n": N, "mean": round(mean, 2), "std": round(std, 2),
-          "min": round(min(scores), 2), "max": round(max(scores), 2), "reference_sha256": reference["sha256"]}
+result = {
+    "what": f"domain FID (mnist-cnn) of {N} real MNIST-train threes vs the MNIST-test threes, {SUBSETS} subsets "
+    "(randperm seeds 0..)",
+    "n": N,
+    "mean": round(mean, 2),
+    "std": round(std, 2),
+    "min": round(min(scores), 2),
+    "max": round(max(scores), 2),
+    "reference_sha256": reference["sha256"],
+}
 Path("experiments/threshold_sweep/real_floor.json").write_text(json.dumps(result, indent=1) + "\n")
 print(result)

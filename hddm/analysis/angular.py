@@ -23,7 +23,10 @@ from hddm.errors import HddmError
 
 def run(setup):
     if setup.num_experts < 3:
-        raise HddmError(f"angular_deviation compares selected with non-selected experts under Top-2: it needs at least 3 experts, not {setup.num_experts}")
+        raise HddmError(
+            "angular_deviation compares selected with non-selected experts under Top-2: it needs at least 3 experts, "
+            f"not {setup.num_experts}"
+        )
     routing = setup.routing(strategy="topk", k=2)
     selected, others, steps_t = [], [], []
     started, before = time.time(), setup.usage.evaluations
@@ -52,21 +55,46 @@ def run(setup):
     result = {
         "selected_deg": {"mean": float(sel.mean()), "std": float(sel.std())},
         "non_selected_deg": {"mean": float(oth.mean()), "std": float(oth.std())},
-        "reduction_deg": float(oth.mean() - sel.mean()), "reduction_percent": float(100 * (1 - sel.mean() / oth.mean())),
-        "paired_t_test": {"t": float(test.statistic), "p": float(test.pvalue), "pairs": len(sel), "pairing": "sample x step"},
-        "cost": {"analysis_expert_evaluations": evaluations, "top2_run_expert_evaluations": top2_evaluations,
-                 "evaluation_ratio": evaluations / top2_evaluations, "bound_K_over_2": setup.num_experts / 2,
-                 "analysis_seconds": round(seconds, 2), "top2_run_seconds": round(top2_seconds, 2),
-                 "time_ratio": seconds / top2_seconds},
+        "reduction_deg": float(oth.mean() - sel.mean()),
+        "reduction_percent": float(100 * (1 - sel.mean() / oth.mean())),
+        "paired_t_test": {
+            "t": float(test.statistic),
+            "p": float(test.pvalue),
+            "pairs": len(sel),
+            "pairing": "sample x step",
+        },
+        "cost": {
+            "analysis_expert_evaluations": evaluations,
+            "top2_run_expert_evaluations": top2_evaluations,
+            "evaluation_ratio": evaluations / top2_evaluations,
+            "bound_K_over_2": setup.num_experts / 2,
+            "analysis_seconds": round(seconds, 2),
+            "top2_run_seconds": round(top2_seconds, 2),
+            "time_ratio": seconds / top2_seconds,
+        },
         "protocol": __doc__.strip().splitlines()[0],
     }
-    rows = [["selected (top-2)", result["selected_deg"]["mean"], result["selected_deg"]["std"]],
-            ["non-selected", result["non_selected_deg"]["mean"], result["non_selected_deg"]["std"]],
-            ["reduction", f"{result['reduction_deg']:.3g} deg ({result['reduction_percent']:.1f}%)", f"p = {test.pvalue:.3g} (paired, {len(sel)} pairs)"]]
-    cost = markdown_table(["", "expert evaluations", "seconds"], [
-        ["angular analysis", evaluations, result["cost"]["analysis_seconds"]],
-        ["top-2 sampling, same noise", top2_evaluations, result["cost"]["top2_run_seconds"]],
-        ["ratio (bound K/2 = %g)" % (setup.num_experts / 2), result["cost"]["evaluation_ratio"], result["cost"]["time_ratio"]]])
+    rows = [
+        ["selected (top-2)", result["selected_deg"]["mean"], result["selected_deg"]["std"]],
+        ["non-selected", result["non_selected_deg"]["mean"], result["non_selected_deg"]["std"]],
+        [
+            "reduction",
+            f"{result['reduction_deg']:.3g} deg ({result['reduction_percent']:.1f}%)",
+            f"p = {test.pvalue:.3g} (paired, {len(sel)} pairs)",
+        ],
+    ]
+    cost = markdown_table(
+        ["", "expert evaluations", "seconds"],
+        [
+            ["angular analysis", evaluations, result["cost"]["analysis_seconds"]],
+            ["top-2 sampling, same noise", top2_evaluations, result["cost"]["top2_run_seconds"]],
+            [
+                "ratio (bound K/2 = %g)" % (setup.num_experts / 2),
+                result["cost"]["evaluation_ratio"],
+                result["cost"]["time_ratio"],
+            ],
+        ],
+    )
     figure, axis = plt.subplots(figsize=(5, 3))
     grid = sorted(set(t.tolist()), reverse=True)
     axis.plot(grid, [float(sel[t == g].mean()) for g in grid], label="selected")
@@ -76,5 +104,14 @@ def run(setup):
     axis.set_ylabel("angle to blend (deg)")
     axis.legend()
     axis.set_title(f"Top-2, K={setup.num_experts}, n={setup.cfg.n}")
-    return result, [("Angular deviation from the blended velocity", markdown_table(["experts", "mean (deg)", "std (deg)"], rows)),
-                    ("Cost", cost)], {"angular_deviation": figure}
+    return (
+        result,
+        [
+            (
+                "Angular deviation from the blended velocity",
+                markdown_table(["experts", "mean (deg)", "std (deg)"], rows),
+            ),
+            ("Cost", cost),
+        ],
+        {"angular_deviation": figure},
+    )

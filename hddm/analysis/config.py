@@ -15,7 +15,9 @@ class AnalysisConfig:
     name: str = MISSING  # cluster_rank | angular_deviation | disagreement | sensitivity | refine | rescue | switching
     strategies: list[str] = field(default_factory=lambda: ["top1", "top2", "full"])  # compared routings
     times: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])  # cluster_rank: when states are embedded
-    partition_path: Optional[str] = None  # cluster_rank: the experts' assignment file (centroids); default from the cache
+    partition_path: Optional[str] = (
+        None  # cluster_rank: the experts' assignment file (centroids); default from the cache
+    )
     feature_metric: str = "cosine"  # the partition's k-means metric (cosine: features and centroids unit-normalised)
     lpips_weights: Optional[str] = None  # LPIPS backbone file; None: the named DSSIM stand-in (hddm.metrics.diversity)
     refine_steps: int = 50  # N of Delta_refine (N vs 2N steps)

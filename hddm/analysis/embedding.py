@@ -15,11 +15,16 @@ def expert_centroids(partition_path: str, experts: list, metric: str) -> torch.T
     """The coarse centroid of each expert's training cluster [K, D], checked against the experts' partition hash."""
     wanted = experts[0].manifest["partition"]["sha256"]
     if sha256_file(partition_path) != wanted:
-        raise HddmError(f"{partition_path} is not the partition the experts were trained on (sha256 {wanted[:12]}...): "
-                        "set analysis.partition_path to that assignment file")
+        raise HddmError(
+            f"{partition_path} is not the partition the experts were trained on (sha256 {wanted[:12]}...): "
+            "set analysis.partition_path to that assignment file"
+        )
     centroids = load_partition(partition_path).centroids.get("coarse_centroids")
     if centroids is None:
-        raise HddmError(f"{partition_path} holds no coarse centroids (a label-rule partition): cluster_rank needs a k-means partition")
+        raise HddmError(
+            f"{partition_path} holds no coarse centroids (a label-rule partition): cluster_rank needs a k-means "
+            "partition"
+        )
     rows = centroids[[e.manifest["cluster"] for e in experts]].float()
     return torch.nn.functional.normalize(rows, dim=1) if metric == "cosine" else rows
 
@@ -29,8 +34,10 @@ class ClusterEmbedder:
 
     def __init__(self, cache_dir: str, data: dict, metric: str):
         if data["space"] != "pixel" or data["name"] != "mnist":
-            raise HddmError("cluster embeddings at sampling time are implemented for pixel-space MNIST ensembles "
-                            "(the digit CNN); latent ensembles need a VAE decoder and DINOv2 here")
+            raise HddmError(
+                "cluster embeddings at sampling time are implemented for pixel-space MNIST ensembles "
+                "(the digit CNN); latent ensembles need a VAE decoder and DINOv2 here"
+            )
         self.model, self.manifest = cached_digit_cnn(cache_dir)
         self.metric = metric
         self.name = f"mnist-cnn penultimate (128-d, sha256 {self.manifest['sha256'][:12]})"

@@ -31,22 +31,47 @@ def run(setup):
         routing = setup.named_routing(strategy)
         delta, images = refinement(setup, lambda rows: setup.field(routing, rows), distance)
         deltas[strategy] = delta
-        adherence = mnist_prompt_adherence(images, setup.prompts, setup.cfg.cache_dir) if setup.data["name"] == "mnist" else None
-        per_strategy[strategy] = {"delta_refine_mean": float(delta.mean()), "delta_refine_std": float(delta.std()),
-                                  "prompt_adherence": None if adherence is None else adherence["accuracy"],
-                                  "expert_evaluations": setup.usage.evaluations - before}
+        adherence = (
+            mnist_prompt_adherence(images, setup.prompts, setup.cfg.cache_dir)
+            if setup.data["name"] == "mnist"
+            else None
+        )
+        per_strategy[strategy] = {
+            "delta_refine_mean": float(delta.mean()),
+            "delta_refine_std": float(delta.std()),
+            "prompt_adherence": None if adherence is None else adherence["accuracy"],
+            "expert_evaluations": setup.usage.evaluations - before,
+        }
     reference = "top2" if "top2" in deltas else next(iter(deltas))
     tau = float(torch.quantile(deltas[reference], cfg.refine_percentile / 100))
     for strategy, delta in deltas.items():
         per_strategy[strategy]["share_above_tau_refine"] = float((delta > tau).double().mean())
     name = distance.implementation["name"]
-    rows = [[s, v["delta_refine_mean"], v["delta_refine_std"], v["share_above_tau_refine"], v["prompt_adherence"]] for s, v in per_strategy.items()]
-    table = markdown_table(["strategy", f"Delta_refine ({name}) mean", "std", f"share > tau_refine ({tau:.4g})", "prompt adherence (mnist-cnn)"], rows)
+    rows = [
+        [s, v["delta_refine_mean"], v["delta_refine_std"], v["share_above_tau_refine"], v["prompt_adherence"]]
+        for s, v in per_strategy.items()
+    ]
+    table = markdown_table(
+        [
+            "strategy",
+            f"Delta_refine ({name}) mean",
+            "std",
+            f"share > tau_refine ({tau:.4g})",
+            "prompt adherence (mnist-cnn)",
+        ],
+        rows,
+    )
     figure, axis = plt.subplots(figsize=(5, 3))
     axis.boxplot([deltas[s].numpy() for s in deltas], tick_labels=list(deltas))
     axis.set_ylabel(f"Delta_refine ({name})")
     axis.set_title(f"N={cfg.refine_steps} vs 2N, n={setup.cfg.n}")
-    result = {"per_strategy": per_strategy, "tau_refine": tau, "tau_refine_from": f"{cfg.refine_percentile}th percentile of {reference}",
-              "N": cfg.refine_steps, "perceptual_distance": distance.implementation,
-              "per_sample": {s: d.tolist() for s, d in deltas.items()}, "protocol": __doc__.strip().splitlines()[0]}
+    result = {
+        "per_strategy": per_strategy,
+        "tau_refine": tau,
+        "tau_refine_from": f"{cfg.refine_percentile}th percentile of {reference}",
+        "N": cfg.refine_steps,
+        "perceptual_distance": distance.implementation,
+        "per_sample": {s: d.tolist() for s, d in deltas.items()},
+        "protocol": __doc__.strip().splitlines()[0],
+    }
     return result, [("Step-refinement disagreement", table)], {"refine": figure}

@@ -63,17 +63,43 @@ def run(setup):
         middle_norms = {term: torch.cat(v).double() for term, v in at_middle.items()}
         profiles[strategy] = {term: v.mean(0).tolist() for term, v in norms.items()}
         per_strategy[strategy] = {
-            "L_eff_full": {"mean": float(norms["full"].max(1).values.mean()), "std": float(norms["full"].max(1).values.std())},
-            "L_eff_expert_term": {"mean": float(norms["expert"].max(1).values.mean()), "std": float(norms["expert"].max(1).values.std())},
+            "L_eff_full": {
+                "mean": float(norms["full"].max(1).values.mean()),
+                "std": float(norms["full"].max(1).values.std()),
+            },
+            "L_eff_expert_term": {
+                "mean": float(norms["expert"].max(1).values.mean()),
+                "std": float(norms["expert"].max(1).values.std()),
+            },
             "at_t_0.5": {term: {"mean": float(v.mean()), "std": float(v.std())} for term, v in middle_norms.items()},
             "L_eff_full_per_sample": norms["full"].max(1).values.tolist(),
             "expert_evaluations": setup.usage.evaluations - before,
         }
     grid = torch.linspace(1, 0, setup.cfg.steps + 1)[measured].tolist()
-    rows = [[s, v["L_eff_full"]["mean"], v["L_eff_full"]["std"], v["L_eff_expert_term"]["mean"],
-             v["at_t_0.5"]["expert"]["mean"], v["at_t_0.5"]["router"]["mean"], v["at_t_0.5"]["full"]["mean"]] for s, v in per_strategy.items()]
-    table = markdown_table(["strategy", "L_eff^(h) (full J)", "std", "L_eff^(h) (expert term)", "||J_expert|| t=0.5",
-                            "||J_router|| t=0.5", "||J|| t=0.5"], rows)
+    rows = [
+        [
+            s,
+            v["L_eff_full"]["mean"],
+            v["L_eff_full"]["std"],
+            v["L_eff_expert_term"]["mean"],
+            v["at_t_0.5"]["expert"]["mean"],
+            v["at_t_0.5"]["router"]["mean"],
+            v["at_t_0.5"]["full"]["mean"],
+        ]
+        for s, v in per_strategy.items()
+    ]
+    table = markdown_table(
+        [
+            "strategy",
+            "L_eff^(h) (full J)",
+            "std",
+            "L_eff^(h) (expert term)",
+            "||J_expert|| t=0.5",
+            "||J_router|| t=0.5",
+            "||J|| t=0.5",
+        ],
+        rows,
+    )
     figure, axes = plt.subplots(1, 2, figsize=(9, 3))
     for strategy, profile in profiles.items():
         axes[0].plot(grid, profile["expert"], marker="o", label=strategy)
@@ -84,6 +110,22 @@ def run(setup):
         axis.set_title(title)
         axis.legend()
     axes[1].set_yscale("log")
-    result = {"per_strategy": per_strategy, "h": 1 / setup.cfg.steps, "measured_t": grid, "power_iterations": cfg.power_iterations,
-              "profiles": profiles, "protocol": __doc__.strip().splitlines()[0]}
-    return result, [(f"Trajectory sensitivity (h = 1/{setup.cfg.steps}, {len(grid)} measured steps, {cfg.power_iterations} power iterations)", table)], {"sensitivity": figure}
+    result = {
+        "per_strategy": per_strategy,
+        "h": 1 / setup.cfg.steps,
+        "measured_t": grid,
+        "power_iterations": cfg.power_iterations,
+        "profiles": profiles,
+        "protocol": __doc__.strip().splitlines()[0],
+    }
+    return (
+        result,
+        [
+            (
+                f"Trajectory sensitivity (h = 1/{setup.cfg.steps}, {len(grid)} measured steps, {cfg.power_iterations} "
+                "power iterations)",
+                table,
+            )
+        ],
+        {"sensitivity": figure},
+    )

@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from hddm.config import TextConfig
+from hddm.device import resolve_device
 from hddm.diffusion.conversion import NO_SAFEGUARDS, clean_and_noise
 from hddm.diffusion.objectives import Objective, Prediction
+from hddm.ensemble.factory import build_field_factory, chosen_prompts, sample_noise
+from hddm.ensemble.field import EnsembleField, UsageStats
 from hddm.lit.data import prompt_embeddings
-from hddm.routing.ensemble import EnsembleField, UsageStats
 from hddm.routing.strategies import Routing, check_routing
-from hddm.sample import build_field_factory, chosen_prompts, resolve_device
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -46,8 +47,18 @@ class Setup:
         routing = routing or self.base.routing
         check_routing(routing, self.num_experts)
         b = self.base
-        return EnsembleField(b.experts, b.scores, routing, b.conversion, b.text[rows], b.text_mask[rows], b.cfg_scale,
-                             b.offload, self.cfg.seed, self.usage)
+        return EnsembleField(
+            b.experts,
+            b.scores,
+            routing,
+            b.conversion,
+            b.text[rows],
+            b.text_mask[rows],
+            b.cfg_scale,
+            b.offload,
+            self.cfg.seed,
+            self.usage,
+        )
 
     def clean_estimate(self, velocity: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x0_hat of the routed velocity on the integration path (linear unless conversion.path says otherwise)."""
@@ -62,20 +73,35 @@ def load_setup(cfg) -> Setup:
     prompts = chosen_prompts(cfg)
     make_field, experts, _ = build_field_factory(cfg, device)
     first = experts[0].manifest
-    tokens, mask = prompt_embeddings(prompts, TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"]), cfg.cache_dir)
+    tokens, mask = prompt_embeddings(
+        prompts, TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"]), cfg.cache_dir
+    )
     usage = UsageStats(len(experts))
     base = make_field(tokens.to(device), mask.to(device), cfg.seed, usage)
     data = first["data"]
-    noise = torch.randn((cfg.n, data["channels"], data["image_size"], data["image_size"]),
-                        generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    noise = sample_noise(0, cfg.n, (data["channels"], data["image_size"], data["image_size"]), cfg.seed).to(device)
     return Setup(cfg, base, prompts, noise, usage)
 
 
 def settings(setup: Setup) -> dict:
     """What every analysis output records about the run."""
     cfg = setup.cfg
-    return {"ensemble": asdict(cfg.ensemble), "routing": asdict(cfg.routing), "conversion": cfg.conversion.mode,
-            "n": cfg.n, "steps": cfg.steps, "solver": "euler", "cfg_scale": cfg.cfg_scale, "seed": cfg.seed,
-            "experts": [{"cluster": e.manifest["cluster"], "objective": e.manifest["objective"],
-                         "weights_sha256": e.manifest["weights_sha256"]} for e in setup.base.experts],
-            "analysis": asdict(cfg.analysis)}
+    return {
+        "ensemble": asdict(cfg.ensemble),
+        "routing": asdict(cfg.routing),
+        "conversion": cfg.conversion.mode,
+        "n": cfg.n,
+        "steps": cfg.steps,
+        "solver": "euler",
+        "cfg_scale": cfg.cfg_scale,
+        "seed": cfg.seed,
+        "experts": [
+            {
+                "cluster": e.manifest["cluster"],
+                "objective": e.manifest["objective"],
+                "weights_sha256": e.manifest["weights_sha256"],
+            }
+            for e in setup.base.experts
+        ],
+        "analysis": asdict(cfg.analysis),
+    }

@@ -49,8 +49,9 @@ def run(setup):
             velocities = two_best_velocities(field, x, t, best)
             gap = (velocities[0] - velocities[1]).flatten(1).norm(dim=1).double()
             margin_z = (top_logits[:, 0] - top_logits[:, 1]).double()
-            record = torch.stack([(top_probs[:, 0] - top_probs[:, 1]).double(), margin_z, gap,
-                                  gap / (margin_z + cfg.eps_switch)], 1).cpu()
+            record = torch.stack(
+                [(top_probs[:, 0] - top_probs[:, 1]).double(), margin_z, gap, gap / (margin_z + cfg.eps_switch)], 1
+            ).cpu()
             return combine(weights.gather(1, best), velocities), record
 
         final, records = probed_euler(probe, setup.noise[rows], n_steps)
@@ -70,18 +71,38 @@ def run(setup):
     predictors = {}
     for name, value in features.items():
         score = -value if name.startswith("min_margin") else value  # a small margin predicts failure
-        predictors[name] = {"auc": float(roc_auc_score(poor, score.numpy())) if 0 < poor.sum() < len(poor) else None,
-                            "spearman_vs_delta_refine": float(stats.spearmanr(score.numpy(), delta.numpy()).statistic),
-                            "mean_poor": float(value[torch.from_numpy(poor)].mean()), "mean_rest": float(value[~torch.from_numpy(poor)].mean())}
-    rows = [[name, p["auc"], p["spearman_vs_delta_refine"], p["mean_poor"], p["mean_rest"]] for name, p in predictors.items()]
-    table = markdown_table(["predictor (sign: higher = riskier)", "AUC (poor convergence)", "Spearman vs Delta_refine",
-                            "mean, poor", "mean, rest"], rows)
+        predictors[name] = {
+            "auc": float(roc_auc_score(poor, score.numpy())) if 0 < poor.sum() < len(poor) else None,
+            "spearman_vs_delta_refine": float(stats.spearmanr(score.numpy(), delta.numpy()).statistic),
+            "mean_poor": float(value[torch.from_numpy(poor)].mean()),
+            "mean_rest": float(value[~torch.from_numpy(poor)].mean()),
+        }
+    rows = [
+        [name, p["auc"], p["spearman_vs_delta_refine"], p["mean_poor"], p["mean_rest"]]
+        for name, p in predictors.items()
+    ]
+    table = markdown_table(
+        [
+            "predictor (sign: higher = riskier)",
+            "AUC (poor convergence)",
+            "Spearman vs Delta_refine",
+            "mean, poor",
+            "mean, rest",
+        ],
+        rows,
+    )
     figure, axis = plt.subplots(figsize=(5, 3))
     axis.scatter(features["max_gap"].numpy(), delta.numpy(), s=8)
     axis.set_xlabel("max vector-field gap g")
     axis.set_ylabel(f"Delta_refine ({distance.implementation['name']})")
     axis.set_title(f"{cfg.switching_strategy}, n={setup.cfg.n}, N={n_steps} vs 2N")
-    result = {"predictors": predictors, "poor_convergence": f"Delta_refine > {threshold:.4g} ({cfg.switching_percentile}th percentile)",
-              "poor_count": int(poor.sum()), "strategy": cfg.switching_strategy, "eps_switch": cfg.eps_switch,
-              "perceptual_distance": distance.implementation, "protocol": __doc__.strip().splitlines()[0]}
+    result = {
+        "predictors": predictors,
+        "poor_convergence": f"Delta_refine > {threshold:.4g} ({cfg.switching_percentile}th percentile)",
+        "poor_count": int(poor.sum()),
+        "strategy": cfg.switching_strategy,
+        "eps_switch": cfg.eps_switch,
+        "perceptual_distance": distance.implementation,
+        "protocol": __doc__.strip().splitlines()[0],
+    }
     return result, [("Switching predictors of poor convergence", table)], {"switching": figure}

@@ -25,9 +25,14 @@ def probed_euler(probe: Probe, x: torch.Tensor, steps: int) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def sample_batches(field_of_rows: Callable[[slice], Callable], noise: torch.Tensor, steps: int, batch_size: int) -> torch.Tensor:
+def sample_batches(
+    field_of_rows: Callable[[slice], Callable], noise: torch.Tensor, steps: int, batch_size: int
+) -> torch.Tensor:
     """Plain Euler sampling of every row of noise, in batches (field_of_rows(rows) builds the rows' field)."""
-    out = [euler(field_of_rows(slice(s, s + batch_size)), noise[s:s + batch_size], steps) for s in range(0, len(noise), batch_size)]
+    out = [
+        euler(field_of_rows(slice(s, s + batch_size)), noise[s : s + batch_size], steps)
+        for s in range(0, len(noise), batch_size)
+    ]
     return torch.cat(out)
 
 

@@ -73,9 +73,13 @@ class ShardedCache:
         except (OSError, ValueError):
             raise HddmError(f"{marker} is unreadable: delete {self.folder} and re-run to rebuild the cache") from None
         if existing.get("key") != json.loads(json.dumps(self.key)):
-            changed = sorted(k for k in {*self.key, *existing.get("key", {})} if existing.get("key", {}).get(k) != self.key.get(k))
-            raise HddmError(f"{self.folder} caches other settings ({', '.join(changed)} differ): "
-                            f"choose another folder or delete this one")
+            changed = sorted(
+                k for k in {*self.key, *existing.get("key", {})} if existing.get("key", {}).get(k) != self.key.get(k)
+            )
+            raise HddmError(
+                f"{self.folder} caches other settings ({', '.join(changed)} differ): "
+                f"choose another folder or delete this one"
+            )
 
     def shard_path(self, name: str) -> Path:
         return self.folder / f"{name}.safetensors"
@@ -120,7 +124,9 @@ class ShardedCache:
         return [name for name in names if self.record(name) is None or not self.shard_path(name).is_file()]
 
     def build(
-        self, names: Iterable[str], compute: Callable[[str], tuple[dict[str, torch.Tensor], dict[str, str], dict]],
+        self,
+        names: Iterable[str],
+        compute: Callable[[str], tuple[dict[str, torch.Tensor], dict[str, str], dict]],
         report: Callable[[ShardStatus], None] = lambda status: None,
     ) -> list[ShardStatus]:
         """Make every named shard valid, computing only the missing or corrupt ones.

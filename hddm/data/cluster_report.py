@@ -49,8 +49,10 @@ def markdown_table(rows: list[dict]) -> str:
 def image_strip(images: list[torch.Tensor], columns: int, pad: int = 1) -> np.ndarray:
     """uint8 [C, H, W] images (grey or RGB, one size) side by side with grey gaps, then white up to `columns`
     tiles, so every row of the grid starts at the left and has the same scale."""
-    tiles = [np.pad(image.expand(3, -1, -1).permute(1, 2, 0).numpy(), ((pad, pad), (pad, 0), (0, 0)), constant_values=128)
-             for image in images]
+    tiles = [
+        np.pad(image.expand(3, -1, -1).permute(1, 2, 0).numpy(), ((pad, pad), (pad, 0), (0, 0)), constant_values=128)
+        for image in images
+    ]
     strip = np.pad(np.concatenate(tiles, axis=1), ((0, 0), (0, pad), (0, 0)), constant_values=128)
     return np.pad(strip, ((0, 0), (0, (columns - len(images)) * tiles[0].shape[1]), (0, 0)), constant_values=255)
 

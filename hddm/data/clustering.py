@@ -39,12 +39,12 @@ def nearest(x: np.ndarray, centroids: np.ndarray, metric: str, chunk: int = 6553
     """Index of the nearest centroid per row (largest cosine, or smallest squared L2), in chunks."""
     x, centroids = prepare(x, metric), np.asarray(centroids, dtype=np.float32)
     out = np.empty(len(x), dtype=np.int64)
-    half_norms = 0.5 * (centroids ** 2).sum(1)
+    half_norms = 0.5 * (centroids**2).sum(1)
     for start in range(0, len(x), chunk):
-        scores = x[start:start + chunk] @ centroids.T  # cosine: centroids are unit vectors
+        scores = x[start : start + chunk] @ centroids.T  # cosine: centroids are unit vectors
         if metric == "euclidean":
             scores -= half_norms  # argmin |x - c|^2 = argmax (x.c - |c|^2 / 2)
-        out[start:start + chunk] = scores.argmax(1)
+        out[start : start + chunk] = scores.argmax(1)
     return out
 
 
@@ -66,7 +66,9 @@ class HierarchicalKMeans:
         """The same clustering with coarse cluster order[i] renamed to i."""
         rename = np.empty_like(order)
         rename[order] = np.arange(len(order))
-        return HierarchicalKMeans(self.fine_centroids, self.coarse_centroids[order], rename[self.fine_to_coarse], self.metric)
+        return HierarchicalKMeans(
+            self.fine_centroids, self.coarse_centroids[order], rename[self.fine_to_coarse], self.metric
+        )
 
 
 def kmeans(x: np.ndarray, k: int, seed: int, algorithm: str, max_iter: int, n_init: int) -> np.ndarray:
@@ -76,16 +78,27 @@ def kmeans(x: np.ndarray, k: int, seed: int, algorithm: str, max_iter: int, n_in
     if algorithm == "kmeans":
         model = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=seed)
     else:
-        model = MiniBatchKMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=seed,
-                                batch_size=max(4096, 4 * k), reassignment_ratio=0.0)
+        model = MiniBatchKMeans(
+            n_clusters=k,
+            n_init=n_init,
+            max_iter=max_iter,
+            random_state=seed,
+            batch_size=max(4096, 4 * k),
+            reassignment_ratio=0.0,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct groups, still valid
         return model.fit(x).cluster_centers_.astype(np.float32)
 
 
 def fit_hierarchical_kmeans(
-    x: np.ndarray, k: int, fine_k: int = 1024, metric: str = "cosine", seed: int = 0,
-    algorithm: str = "auto", max_iter: int = 100,
+    x: np.ndarray,
+    k: int,
+    fine_k: int = 1024,
+    metric: str = "cosine",
+    seed: int = 0,
+    algorithm: str = "auto",
+    max_iter: int = 100,
 ) -> HierarchicalKMeans:
     """Fine level: min(fine_k, N) groups of the items. Coarse level: k groups of the fine centroids."""
     if metric not in METRICS:
@@ -95,7 +108,10 @@ def fit_hierarchical_kmeans(
     points = prepare(x, metric)
     fine_k = min(fine_k, len(points))
     if not 1 <= k <= fine_k:
-        raise HddmError(f"cluster.k={k} needs 1 <= k <= the number of fine groups ({fine_k}): lower cluster.k or raise cluster.fine_k")
+        raise HddmError(
+            f"cluster.k={k} needs 1 <= k <= the number of fine groups ({fine_k}): lower cluster.k or raise "
+            "cluster.fine_k"
+        )
     fine = kmeans(points, fine_k, seed, algorithm, max_iter, n_init=1)
     fine = normalize_rows(fine) if metric == "cosine" else fine
     coarse = kmeans(fine, k, seed, "kmeans", max_iter=300, n_init=10)  # F points only: cheap, so restart 10x

@@ -21,8 +21,14 @@ class CaptionTableDataset(Dataset):
     clusters: int64 [N], added to each item as "cluster" when given (the router's labels).
     """
 
-    def __init__(self, images: torch.Tensor, caption_index: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
-                 clusters: torch.Tensor | None = None):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        caption_index: torch.Tensor,
+        tokens: torch.Tensor,
+        mask: torch.Tensor,
+        clusters: torch.Tensor | None = None,
+    ):
         self.images, self.caption_index, self.tokens, self.mask = images, caption_index, tokens, mask
         self.clusters = clusters
 
@@ -31,7 +37,11 @@ class CaptionTableDataset(Dataset):
 
     def __getitem__(self, i):
         caption = self.caption_index[i]
-        item = {"x": self.images[i].float() / 127.5 - 1.0, "text": self.tokens[caption], "text_mask": self.mask[caption]}
+        item = {
+            "x": self.images[i].float() / 127.5 - 1.0,
+            "text": self.tokens[caption],
+            "text_mask": self.mask[caption],
+        }
         if self.clusters is not None:
             item["cluster"] = self.clusters[i]
         return item
@@ -46,7 +56,9 @@ class LatentShardDataset(Dataset):
     def __init__(self, shard_dir: str | Path, indices=None, scale_factor: float = 1.0, clusters=None):
         self.shards = sorted(Path(shard_dir).expanduser().glob("*.safetensors"))
         if not self.shards:
-            raise HddmError(f"no *.safetensors latent shards in {shard_dir}: run `python -m hddm.prepare` or fix data.shard_dir")
+            raise HddmError(
+                f"no *.safetensors latent shards in {shard_dir}: run `python -m hddm.prepare` or fix data.shard_dir"
+            )
         sizes = []
         for shard in self.shards:
             with safe_open(str(shard), framework="pt") as handle:

@@ -29,8 +29,14 @@ def mnist_pool(cache_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=2)  # one read and hash per process: a training job asks for its pool twice (partition, dataset)
-def load_pool(name: str, cache_dir: str, split: str, domains: tuple[str, ...] | None = None, render_seed: int = 0,
-              domain_caption_share: float = 0.5) -> PixelPool:
+def load_pool(
+    name: str,
+    cache_dir: str,
+    split: str,
+    domains: tuple[str, ...] | None = None,
+    render_seed: int = 0,
+    domain_caption_share: float = 0.5,
+) -> PixelPool:
     if name == "mnist":
         images, digits = mnist_pool(cache_dir, split)
         rows = np.arange(len(digits))
@@ -40,9 +46,13 @@ def load_pool(name: str, cache_dir: str, split: str, domains: tuple[str, ...] | 
     if name == "styled_digits":
         split_data = styled_digits.load_styled(cache_dir, split, render_seed, domains)
         rows = np.arange(len(split_data.digits))
-        return PixelPool(split_data.images, split_data.labels, styled_digits.prompt_table(split_data.domain_names),
-                         styled_digits.caption_index(split_data, rows, domain_caption_share, render_seed),
-                         mnist.split_hash(split_data.images))
+        return PixelPool(
+            split_data.images,
+            split_data.labels,
+            styled_digits.prompt_table(split_data.domain_names),
+            styled_digits.caption_index(split_data, rows, domain_caption_share, render_seed),
+            mnist.split_hash(split_data.images),
+        )
     raise HddmError(f"data={name} is not an embedded dataset: choose one of {list(EMBEDDED)} or data=latents")
 
 

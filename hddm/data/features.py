@@ -58,8 +58,10 @@ class ColourQuantiles:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         pixels, half = images.float() / 127.5 - 1.0, images.shape[-2] // 2
         q = torch.tensor(self.QUANTILES)
-        parts = [torch.quantile(part.flatten(2), q, dim=2).permute(1, 2, 0).flatten(1)
-                 for part in (pixels[..., :half, :], pixels[..., half:, :])]
+        parts = [
+            torch.quantile(part.flatten(2), q, dim=2).permute(1, 2, 0).flatten(1)
+            for part in (pixels[..., :half, :], pixels[..., half:, :])
+        ]
         return torch.cat(parts, 1)
 
 
@@ -76,12 +78,17 @@ class DigitCNNFeatures:
     @one_thread()  # a net this small loses more to thread contention on shared CPUs than it gains
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[1:] != (1, 28, 28):
-            raise HddmError(f"features.name=mnist_cnn reads 1x28x28 digits, not {tuple(images.shape[1:])} images: use features.name=dinov2")
+            raise HddmError(
+                f"features.name=mnist_cnn reads 1x28x28 digits, not {tuple(images.shape[1:])} images: use "
+                "features.name=dinov2"
+            )
         return self.model.features(to_model_input(images).to(self.device)).float().cpu()
 
 
 class DINOv2Features:
-    def __init__(self, model_name: str, weights: str, input_size: int, model_kwargs: dict, device: torch.device, precision: str):
+    def __init__(
+        self, model_name: str, weights: str, input_size: int, model_kwargs: dict, device: torch.device, precision: str
+    ):
         self.extractor_id = dinov2_id(model_name, weights, input_size, model_kwargs)  # checks the weights file first
         self.model = build_timm_vit(model_name, weights, input_size, model_kwargs).to(device)
         self.input_size, self.device, self.precision = input_size, device, precision
@@ -93,7 +100,9 @@ class DINOv2Features:
         x = images.to(self.device).float() / 255.0
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # grey digits -> RGB
         if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bicubic", antialias=True, align_corners=False)
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bicubic", antialias=True, align_corners=False
+            )
         x = (x.clamp(0, 1) - self.mean) / self.std
         with autocast(self.device, self.precision):
             tokens = self.model.forward_features(x)  # [B, 1 + registers + patches, D], after the final norm
@@ -126,11 +135,19 @@ def build_timm_vit(model_name: str, weights: str, input_size: int, model_kwargs:
     pretrained = weights != "none"
     overlay = {"file": str(Path(weights).expanduser())} if pretrained and weights != "hub" else None
     try:
-        model = timm.create_model(model_name, pretrained=pretrained, pretrained_cfg_overlay=overlay,
-                                  img_size=input_size, num_classes=0, **model_kwargs)
+        model = timm.create_model(
+            model_name,
+            pretrained=pretrained,
+            pretrained_cfg_overlay=overlay,
+            img_size=input_size,
+            num_classes=0,
+            **model_kwargs,
+        )
     except (RuntimeError, OSError, ValueError) as error:  # unknown name, offline hub, mismatched file
-        raise HddmError(f"cannot build {model_name} with weights={weights} ({first_line(error)}): "
-                        f"give a local weights file (features.weights=/path) or check features.model") from None
+        raise HddmError(
+            f"cannot build {model_name} with weights={weights} ({first_line(error)}): "
+            f"give a local weights file (features.weights=/path) or check features.model"
+        ) from None
     return model.eval().requires_grad_(False)
 
 
@@ -158,7 +175,9 @@ def build_extractor(name: str, cfg, cache_dir: str, device: torch.device, precis
         return DigitCNNFeatures(model, manifest["sha256"], device)
     if name == "dinov2":
         return DINOv2Features(cfg.model, cfg.weights, cfg.input_size, dict(cfg.model_kwargs), device, precision)
-    raise HddmError(f"unknown feature extractor {name!r}: choose features.name=dinov2, mnist_cnn, pixels or colour_quantiles")
+    raise HddmError(
+        f"unknown feature extractor {name!r}: choose features.name=dinov2, mnist_cnn, pixels or colour_quantiles"
+    )
 
 
 def extract_shard(extractor: Callable, source: ImageSource, index: int, batch_size: int, dtype: torch.dtype):
@@ -175,12 +194,25 @@ def extract_shard(extractor: Callable, source: ImageSource, index: int, batch_si
     tensors = {"features": torch.cat(features)}
     if labels[0] is not None:
         tensors["labels"] = torch.cat(labels)
-    return tensors, {"keys": json.dumps(keys)}, {"rows": len(keys), "skipped": skipped, "keys_sha256": keys_digest(keys)}
+    return (
+        tensors,
+        {"keys": json.dumps(keys)},
+        {"rows": len(keys), "skipped": skipped, "keys_sha256": keys_digest(keys)},
+    )
 
 
-def features_cache(root: str | Path, dataset: str, extractor_id: str, source: ImageSource, dtype: str, precision: str) -> ShardedCache:
+def features_cache(
+    root: str | Path, dataset: str, extractor_id: str, source: ImageSource, dtype: str, precision: str
+) -> ShardedCache:
     """The cache folder of these features: any change of extractor, data, resolution, crop, dtype or
     precision selects another folder."""
-    key = {"stage": "features", "extractor": extractor_id, "source": source.fingerprint, "resolution": source.resolution,
-           "crop": source.crop, "dtype": dtype, "precision": precision}
+    key = {
+        "stage": "features",
+        "extractor": extractor_id,
+        "source": source.fingerprint,
+        "resolution": source.resolution,
+        "crop": source.crop,
+        "dtype": dtype,
+        "precision": precision,
+    }
     return ShardedCache.under(Path(root).expanduser() / "features", dataset, key)

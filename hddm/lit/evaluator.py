@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.aggregation import CatMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
-from torchvision.utils import save_image
 
 from hddm.config import EvaluateConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
 from hddm.data.latents import VAEDecoder
+from hddm.ensemble.factory import SOLVER_NAMES, build_field_factory, draw, given_prompts, sample_noise
+from hddm.ensemble.field import UsageStats
 from hddm.errors import HddmError
 from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
@@ -40,8 +40,6 @@ from hddm.metrics.styled import DIGIT_ADHERENCE, DOMAIN_ADHERENCE, styled_logits
 from hddm.models.digit_cnn import FEATURE_DIM, cached_digit_cnn
 from hddm.models.moe_accounting import CapacityMeter
 from hddm.models.styled_cnn import shipped_styled_cnn
-from hddm.routing.ensemble import UsageStats
-from hddm.sample import SOLVER_NAMES, build_field_factory, draw, given_prompts
 
 MAIN, DIVERSITY = "main", "diversity"
 FEATURES = "classifier_features"  # the generated images' metric-classifier features, for k-NN precision/recall
@@ -54,7 +52,8 @@ class Batch(NamedTuple):
 
 
 def plan_batches(n: int, batch_size: int, prompts: int = 0, per_prompt: int = 0) -> list[Batch]:
-    """main samples 0..n-1 in batches of batch_size, then diversity groups of per_prompt images, whole groups per batch."""
+    """main samples 0..n-1 in batches of batch_size, then diversity groups of per_prompt images, whole groups
+    per batch."""
     batches = [Batch(MAIN, s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     groups_per_batch = max(1, batch_size // max(per_prompt, 1))
     for group in range(0, prompts, groups_per_batch):
@@ -66,13 +65,6 @@ def plan_batches(n: int, batch_size: int, prompts: int = 0, per_prompt: int = 0)
 def shard(batches: list[Batch], rank: int, world_size: int) -> list[Batch]:
     """Round-robin, no padding: the shards of all ranks partition the batches."""
     return batches[rank::world_size]
-
-
-def sample_noise(start: int, stop: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """Each sample's noise from its own generator, keyed by (seed, index) through numpy's SeedSequence (128-bit
-    state: no two samples share noise, unlike 32-bit seeds): independent of how samples are batched or sharded."""
-    noise = [np.random.default_rng([seed, i]).standard_normal(shape, dtype=np.float32) for i in range(start, stop)]
-    return torch.from_numpy(np.stack(noise))
 
 
 def first_manifest(experts: list[str]) -> dict:
@@ -98,7 +90,9 @@ class EnsembleEvaluator(L.LightningModule):
         if cfg.solver not in SOLVER_NAMES:  # checked again against the experts once they are loaded
             raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {cfg.solver!r}")
         self.cfg = cfg
-        self.make_field = self.experts = self.router_manifest = self.decoder = None  # loaded by prepare(), on the module's device
+        self.make_field = self.experts = self.router_manifest = self.decoder = (
+            None  # loaded by prepare(), on the module's device
+        )
         self.capacity_meters: list[CapacityMeter] = []
         first = first_manifest(cfg.ensemble.experts)
         self.data = first["data"]
@@ -125,18 +119,24 @@ class EnsembleEvaluator(L.LightningModule):
         chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
         styled = self.data["name"] == "styled_digits"
         if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity or chosen.precision_recall):
-            raise HddmError("no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity, "
-                            "precision_recall)")
+            raise HddmError(
+                "no metric chosen: add metrics=[fid,clip,diversity] (any of fid, domain_fid, clip, diversity, "
+                "precision_recall)"
+            )
         if self.data["space"] == "latent" and not self.cfg.vae.pretrained:
-            raise HddmError("this ensemble generates latents: set vae.pretrained=<the shards' VAE, a hub id or local "
-                            "AutoencoderKL folder> to decode them for image metrics")
+            raise HddmError(
+                "this ensemble generates latents: set vae.pretrained=<the shards' VAE, a hub id or local "
+                "AutoencoderKL folder> to decode them for image metrics"
+            )
         if chosen.fid:
             metrics[FID_NAME] = make_fid()
             self.implementations[FID_NAME] = fid_implementation()
         if chosen.domain_fid or chosen.precision_recall:
             if self.data["name"] not in EMBEDDED:
-                raise HddmError("domain_fid and precision_recall read a project classifier of the embedded datasets: drop "
-                                "them from metrics=[...]")
+                raise HddmError(
+                    "domain_fid and precision_recall read a project classifier of the embedded datasets: drop "
+                    "them from metrics=[...]"
+                )
         if chosen.domain_fid:
             name = self.domain_fid_name
             metrics[name] = make_domain_fid(self.cfg.cache_dir, self.data["name"])
@@ -144,9 +144,13 @@ class EnsembleEvaluator(L.LightningModule):
         if chosen.precision_recall:
             metrics[FEATURES] = CatMetric()
             self.implementations["precision_recall"] = {
-                "name": "knn_precision_recall", "k": chosen.precision_recall.k, "reference_split": chosen.precision_recall.reference_split,
+                "name": "knn_precision_recall",
+                "k": chosen.precision_recall.k,
+                "reference_split": chosen.precision_recall.reference_split,
                 "features": f"{'styled-cnn' if styled else 'mnist-cnn'} penultimate, 128-d, float64",
-                "reference": "a fixed-seed subset of the split as large as the generated set (Kynkaanniemi et al. 2019)"}
+                "reference": "a fixed-seed subset of the split as large as the generated set "
+                "(Kynkaanniemi et al. 2019)",
+            }
         if chosen.clip and styled:  # no CLIP offline: the styled-cnn's digit and domain heads
             _, manifest = shipped_styled_cnn()
             self.domain_names = manifest["domains"]
@@ -155,17 +159,23 @@ class EnsembleEvaluator(L.LightningModule):
             if any(d is not None for d in wanted_labels(self.main_prompts, self.domain_names)[1]):
                 metrics[DOMAIN_ADHERENCE] = MulticlassAccuracy(num_classes=len(self.domain_names), average="micro")
             self.implementations[DIGIT_ADHERENCE] = {
-                "name": DIGIT_ADHERENCE, "note": "offline stand-in for CLIP score: accuracy of the styled-cnn's digit head on "
+                "name": DIGIT_ADHERENCE,
+                "note": "offline stand-in for CLIP score: accuracy of the styled-cnn's digit head on "
                 "images generated for 'digit N'; domain adherence: its domain head on prompts that name a domain",
-                "classifier_sha256": manifest["sha256"], "classifier_test_accuracy": manifest["test_accuracy"]}
+                "classifier_sha256": manifest["sha256"],
+                "classifier_test_accuracy": manifest["test_accuracy"],
+            }
         elif chosen.clip and mnist:  # no CLIP offline at the embedded scale: the digit classifier's adherence
             self.classifier, manifest = cached_digit_cnn(self.cfg.cache_dir)
             metrics[ADHERENCE_NAME] = MulticlassAccuracy(num_classes=10, average="micro")
             metrics[f"{ADHERENCE_NAME}_per_digit"] = MulticlassAccuracy(num_classes=10, average=None)
             self.implementations[ADHERENCE_NAME] = {
-                "name": ADHERENCE_NAME, "note": "offline stand-in for CLIP score: accuracy of the project's digit "
-                "classifier on images generated for 'digit N'", "classifier_sha256": manifest["sha256"],
-                "classifier_test_accuracy": manifest["test_accuracy"]}
+                "name": ADHERENCE_NAME,
+                "note": "offline stand-in for CLIP score: accuracy of the project's digit "
+                "classifier on images generated for 'digit N'",
+                "classifier_sha256": manifest["sha256"],
+                "classifier_test_accuracy": manifest["test_accuracy"],
+            }
         elif chosen.clip:
             metrics["clip_score"] = make_clip_score(chosen.clip.model)
             self.implementations["clip_score"] = clip_implementation(chosen.clip.model)
@@ -187,29 +197,47 @@ class EnsembleEvaluator(L.LightningModule):
             self.capacity_meters = [CapacityMeter(expert.network) for expert in self.experts]  # MoE experts only
             if self.data["space"] == "latent":
                 vae = self.cfg.vae
-                self.decoder = VAEDecoder(vae.pretrained, self.device, vae.precision, vae.scale_factor, self.data["scale_factor"])
-                self.implementations["decoder"] = {"vae": self.decoder.decoder_id, "scale_factor": vae.scale_factor,
-                                                   "data_scale_factor": self.data["scale_factor"]}
+                self.decoder = VAEDecoder(
+                    vae.pretrained, self.device, vae.precision, vae.scale_factor, self.data["scale_factor"]
+                )
+                self.implementations["decoder"] = {
+                    "vae": self.decoder.decoder_id,
+                    "scale_factor": vae.scale_factor,
+                    "data_scale_factor": self.data["scale_factor"],
+                }
         for name in (FID_NAME, self.domain_fid_name):
             spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
             if name in self.metrics and name not in self.references:
                 if spec.reference_path:
-                    images, source = folder_reference(spec.reference_path, spec.reference_resolution, spec.reference_max_items)
+                    images, source = folder_reference(
+                        spec.reference_path, spec.reference_resolution, spec.reference_max_items
+                    )
                 else:
-                    images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir,
-                                                      spec.reference_max_items, spec.reference_labels)
-                self.references[name] = load_reference(self.metrics[name], name, self.implementations[name], images, source,
-                                                       self.cfg.cache_dir, spec.batch_size, self.global_rank)
+                    images, source = reference_images(
+                        self.data["name"],
+                        spec.reference_split,
+                        self.cfg.cache_dir,
+                        spec.reference_max_items,
+                        spec.reference_labels,
+                    )
+                self.references[name] = load_reference(
+                    self.metrics[name],
+                    name,
+                    self.implementations[name],
+                    images,
+                    source,
+                    self.cfg.cache_dir,
+                    spec.batch_size,
+                    self.global_rank,
+                )
 
     def test_dataloader(self):
         mine = shard(self.batches, self.global_rank, self.trainer.world_size)
         return DataLoader(mine, batch_size=None, collate_fn=lambda batch: batch)
 
-    predict_dataloader = test_dataloader
-
     def prompts_of(self, batch: Batch) -> list[str]:
         if batch.kind == MAIN:
-            return self.main_prompts[batch.start:batch.stop]
+            return self.main_prompts[batch.start : batch.stop]
         first = batch.start - self.cfg.n
         return [self.group_prompts[(first + i) // self.per_prompt] for i in range(batch.stop - batch.start)]
 
@@ -218,20 +246,26 @@ class EnsembleEvaluator(L.LightningModule):
         tokens, mask = prompt_embeddings(self.prompts_of(batch), self.text, self.cfg.cache_dir)
         shape = (self.data["channels"], self.data["image_size"], self.data["image_size"])
         noise = sample_noise(batch.start, batch.stop, shape, self.cfg.seed).to(self.device)
-        samples = draw(self.cfg, self.make_field, self.experts, tokens.to(self.device), mask.to(self.device), noise,
-                       self.cfg.seed + batch.start, self.usage)
+        samples = draw(
+            self.cfg,
+            self.make_field,
+            self.experts,
+            tokens.to(self.device),
+            mask.to(self.device),
+            noise,
+            self.cfg.seed + batch.start,
+            self.usage,
+        )
         return samples if self.decoder is None else self.decoder(samples)
-
-    def predict_step(self, batch: Batch, batch_idx: int) -> dict:
-        return {"indices": torch.arange(batch.start, batch.stop), "images": self.generate(batch).cpu()}
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         images = self.generate(batch)
         self.counts[batch.kind].update(torch.tensor(float(len(images)), device=self.device))
         if batch.kind == DIVERSITY:
             groups = images.float().clamp(-1, 1).split(self.per_prompt)
-            self.metrics["diversity"].update(torch.tensor([mean_pairwise_distance(g, self.distance) for g in groups],
-                                                          device=self.device))
+            self.metrics["diversity"].update(
+                torch.tensor([mean_pairwise_distance(g, self.distance) for g in groups], device=self.device)
+            )
             return
         if self.grid is None or len(self.grid) < self.cfg.grid_size:
             kept = images[: self.cfg.grid_size - (0 if self.grid is None else len(self.grid))].cpu()
@@ -252,7 +286,9 @@ class EnsembleEvaluator(L.LightningModule):
             self.metrics[f"{DIGIT_ADHERENCE}_per_digit"].update(digit_logits, wanted)
             named = [i for i, d in enumerate(domains) if d is not None]
             if named and DOMAIN_ADHERENCE in self.metrics:
-                self.metrics[DOMAIN_ADHERENCE].update(domain_logits[named], torch.tensor([domains[i] for i in named], device=self.device))
+                self.metrics[DOMAIN_ADHERENCE].update(
+                    domain_logits[named], torch.tensor([domains[i] for i in named], device=self.device)
+                )
         if ADHERENCE_NAME in self.metrics:
             digits = [prompted_digit(p) for p in self.prompts_of(batch)]
             if None in digits:
@@ -275,7 +311,9 @@ class EnsembleEvaluator(L.LightningModule):
 
     def knn_precision_recall(self, fake: torch.Tensor) -> dict:
         spec = self.cfg.metrics.precision_recall
-        images, source = reference_images(self.data["name"], spec.reference_split, self.cfg.cache_dir, max_items=len(fake))
+        images, source = reference_images(
+            self.data["name"], spec.reference_split, self.cfg.cache_dir, max_items=len(fake)
+        )
         real = torch.cat([self.classifier_features(chunk) for chunk in images.split(1000)]).cpu()
         self.references["precision_recall"] = {**source, "sha256": source["split_sha256"]}
         return precision_recall(real, fake.cpu(), spec.k)

@@ -21,10 +21,24 @@ class NonFiniteLoss(HddmError):
 
 class ExpertModule(L.LightningModule):
     def __init__(
-        self, size: dict, in_channels: int, image_size: int, text_dim: int, null_text: torch.Tensor,
-        null_mask: torch.Tensor, prediction: str, schedule: str, time_scale: float = 999.0,
-        lr: float = 1e-4, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-        warmup_steps: int = 5000, cfg_dropout: float = 0.1, seed: int = 0, manifest: dict | None = None,
+        self,
+        size: dict,
+        in_channels: int,
+        image_size: int,
+        text_dim: int,
+        null_text: torch.Tensor,
+        null_mask: torch.Tensor,
+        prediction: str,
+        schedule: str,
+        time_scale: float = 999.0,
+        lr: float = 1e-4,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 5000,
+        cfg_dropout: float = 0.1,
+        seed: int = 0,
+        manifest: dict | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["null_text", "null_mask"])
@@ -59,10 +73,13 @@ class ExpertModule(L.LightningModule):
         loss = per_sample.mean()
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
-                f"non-finite loss at step {self.global_step}; the last good checkpoint is kept: lower optim.lr or check the data"
+                f"non-finite loss at step {self.global_step}; the last good checkpoint is kept: lower optim.lr or "
+                "check the data"
             )
         self.log("train/loss", loss, prog_bar=True)
-        predictor_loss = capacity_predictor_loss(self.model)  # DiffMoE: its inputs are detached, diffusion grads unchanged
+        predictor_loss = capacity_predictor_loss(
+            self.model
+        )  # DiffMoE: its inputs are detached, diffusion grads unchanged
         if predictor_loss is not None:
             self.log("train/capacity_predictor_loss", predictor_loss)
             return loss + predictor_loss

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 
-def adamw(parameters, device: torch.device, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
-          weight_decay: float = 0.0) -> torch.optim.AdamW:
+def adamw(
+    parameters, device: torch.device, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+) -> torch.optim.AdamW:
     fused = True if torch.device(device).type == "cpu" else None
     return torch.optim.AdamW(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, fused=fused)

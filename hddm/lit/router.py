@@ -24,9 +24,20 @@ def fm_noised(x0, eps, t):
 
 
 class RouterModule(L.LightningModule):
-    def __init__(self, size: dict, in_channels: int, image_size: int, num_clusters: int, text_dim: int | None = None,
-                 lr: float = 5e-5, lr_min: float = 5e-7, weight_decay: float = 1e-2, max_steps: int = 1000,
-                 seed: int = 0, manifest: dict | None = None):
+    def __init__(
+        self,
+        size: dict,
+        in_channels: int,
+        image_size: int,
+        num_clusters: int,
+        text_dim: int | None = None,
+        lr: float = 5e-5,
+        lr_min: float = 5e-7,
+        weight_decay: float = 1e-2,
+        max_steps: int = 1000,
+        seed: int = 0,
+        manifest: dict | None = None,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.model = Router(DiTConfig(**size), in_channels, image_size, num_clusters, text_dim)
@@ -65,11 +76,18 @@ class RouterModule(L.LightningModule):
             total += batch["x"].shape[0]
             for t in times:
                 eps = torch.randn(batch["x"].shape, generator=g).to(self.device)
-                top2 = self.logits(batch, torch.full((batch["x"].shape[0],), t, device=self.device), eps).topk(2, -1).indices
+                top2 = (
+                    self.logits(batch, torch.full((batch["x"].shape[0],), t, device=self.device), eps)
+                    .topk(2, -1)
+                    .indices
+                )
                 hits[t][0] += int((top2[:, 0] == batch["cluster"]).sum())
                 hits[t][1] += int((top2 == batch["cluster"][:, None]).any(-1).sum())
-        return {"n": total, "top1": {str(t): h[0] / total for t, h in hits.items()},
-                "top2": {str(t): h[1] / total for t, h in hits.items()}}
+        return {
+            "n": total,
+            "top1": {str(t): h[0] / total for t, h in hits.items()},
+            "top2": {str(t): h[1] / total for t, h in hits.items()},
+        }
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -11,7 +11,6 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from hddm.errors import HddmError
-from hddm.jobs import run_cli  # noqa: F401  (entry points import it from here too)
 from hddm.lit.checkpoint_io import AtomicCheckpointIO
 
 
@@ -36,7 +35,9 @@ def resume_checkpoint(resume: bool, checkpoint_dir: Path, identity: dict, key: s
     try:
         saved = torch.load(last, map_location="cpu", weights_only=True).get(key, {})
     except Exception as error:
-        raise HddmError(f"{last} is unreadable ({type(error).__name__}): delete it to resume from an earlier checkpoint") from None
+        raise HddmError(
+            f"{last} is unreadable ({type(error).__name__}): delete it to resume from an earlier checkpoint"
+        ) from None
     differs = [name for name, value in identity.items() if saved.get(name) != value]
     if differs:
         raise HddmError(f"{last} belongs to a different run ({', '.join(differs)} differ): set another run_name")
@@ -44,9 +45,17 @@ def resume_checkpoint(resume: bool, checkpoint_dir: Path, identity: dict, key: s
 
 
 def checkpoint_callbacks(checkpoint_dir: Path, every_n_steps: int, keep: int) -> list:
-    return [LearningRateMonitor(logging_interval="step"),
-            ModelCheckpoint(dirpath=checkpoint_dir, filename="step{step:07d}", auto_insert_metric_name=False,
-                            every_n_train_steps=every_n_steps, save_top_k=keep, save_last=True)]
+    return [
+        LearningRateMonitor(logging_interval="step"),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=every_n_steps,
+            save_top_k=keep,
+            save_last=True,
+        ),
+    ]
 
 
 def make_trainer(trainer_cfg: dict, logger_cfg, run_dir: Path, callbacks: list) -> tuple[L.Trainer, list]:
@@ -55,8 +64,14 @@ def make_trainer(trainer_cfg: dict, logger_cfg, run_dir: Path, callbacks: list) 
     if isinstance(kwargs.get("strategy"), dict):  # e.g. FSDP with its wrap policy (conf/trainer/fsdp.yaml)
         kwargs["strategy"] = instantiate(kwargs["strategy"])
     try:
-        trainer = L.Trainer(**kwargs, default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers,
-                            plugins=[AtomicCheckpointIO()], use_distributed_sampler=False)
+        trainer = L.Trainer(
+            **kwargs,
+            default_root_dir=str(run_dir),
+            callbacks=callbacks,
+            logger=loggers,
+            plugins=[AtomicCheckpointIO()],
+            use_distributed_sampler=False,
+        )
     except (TypeError, ValueError) as error:
         raise HddmError(f"invalid trainer setting: {error}") from None
     return trainer, loggers

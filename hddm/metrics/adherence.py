@@ -32,5 +32,11 @@ def mnist_prompt_adherence(images: torch.Tensor, prompts: list[str], cache_dir: 
         predicted = classifier(images.clamp(-1, 1).float()).argmax(1)
     wanted = torch.tensor(digits)
     per_digit = {str(d): round(float((predicted[wanted == d] == d).float().mean()), 4) for d in sorted(set(digits))}
-    return {"name": METRIC_NAME, "accuracy": round(float((predicted == wanted).float().mean()), 4), "per_digit": per_digit,
-            "n": len(prompts), "classifier_sha256": manifest["sha256"], "classifier_test_accuracy": manifest["test_accuracy"]}
+    return {
+        "name": METRIC_NAME,
+        "accuracy": round(float((predicted == wanted).float().mean()), 4),
+        "per_digit": per_digit,
+        "n": len(prompts),
+        "classifier_sha256": manifest["sha256"],
+        "classifier_test_accuracy": manifest["test_accuracy"],
+    }

@@ -31,11 +31,19 @@ class Difference:
 
 def resampled_indices(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One bootstrap resample of positions, drawn with replacement within each stratum."""
-    return np.concatenate([rng.choice(rows, len(rows)) for rows in (np.flatnonzero(strata == s) for s in np.unique(strata))])
+    return np.concatenate(
+        [rng.choice(rows, len(rows)) for rows in (np.flatnonzero(strata == s) for s in np.unique(strata))]
+    )
 
 
-def paired_difference(statistic_a: Callable[[np.ndarray], float], statistic_b: Callable[[np.ndarray], float], n: int,
-                      strata: Sequence[int] | None = None, resamples: int = 1000, seed: int = 0) -> Difference:
+def paired_difference(
+    statistic_a: Callable[[np.ndarray], float],
+    statistic_b: Callable[[np.ndarray], float],
+    n: int,
+    strata: Sequence[int] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Difference:
     """statistic_x(indices) -> the metric of row x on those samples (positions 0..n-1, paired across rows)."""
     strata = np.zeros(n, dtype=int) if strata is None else np.asarray(strata)
     rng = np.random.default_rng(seed)

@@ -65,8 +65,10 @@ def clip_model_loader(model: str = DEFAULT_MODEL):
             clip = FeatureTensors(CLIPModel.from_pretrained(source).eval())
             return clip, TruncatingProcessor(CLIPProcessor.from_pretrained(source))
         except OSError as error:
-            raise HddmError(f"cannot load CLIP {model!r} ({str(error).splitlines()[0]}): give metrics.clip_model="
-                            "a local folder holding a transformers CLIP checkpoint") from None
+            raise HddmError(
+                f"cannot load CLIP {model!r} ({str(error).splitlines()[0]}): give metrics.clip_model="
+                "a local folder holding a transformers CLIP checkpoint"
+            ) from None
 
     return load
 
@@ -78,5 +80,9 @@ def make_clip_score(model: str = DEFAULT_MODEL):
 
 
 def clip_implementation(model: str) -> dict:
-    return {"name": METRIC_NAME, "library": "torchmetrics CLIPScore (100 * max(cos, 0))", "model": model,
-            "truncation": TRUNCATION_POLICY}
+    return {
+        "name": METRIC_NAME,
+        "library": "torchmetrics CLIPScore (100 * max(cos, 0))",
+        "model": model,
+        "truncation": TRUNCATION_POLICY,
+    }

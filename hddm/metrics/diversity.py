@@ -66,8 +66,10 @@ def lpips_distance(weights: str, net_type: str = "alex") -> PerceptualDistance:
     if net_type not in LPIPS_BACKBONES:
         raise HddmError(f"diversity.lpips_net must be one of {sorted(LPIPS_BACKBONES)}, not {net_type!r}")
     if not path.is_file():
-        raise HddmError(f"LPIPS backbone weights {path} not found: give torchvision's {LPIPS_BACKBONES[net_type]} file, "
-                        "or leave diversity.lpips_weights unset for the named stand-in")
+        raise HddmError(
+            f"LPIPS backbone weights {path} not found: give torchvision's {LPIPS_BACKBONES[net_type]} file, "
+            "or leave diversity.lpips_weights unset for the named stand-in"
+        )
     with torchvision_weights_at(path, net_type):
         lpips = LearnedPerceptualImagePatchSimilarity(net_type=net_type, reduction="none").eval()
 
@@ -83,8 +85,14 @@ def perceptual_distance(lpips_weights: str | None = None, net_type: str = "alex"
     """LPIPS when given its backbone weights, else the named DSSIM stand-in."""
     if lpips_weights:
         return lpips_distance(lpips_weights, net_type)
-    return PerceptualDistance(dssim, {"name": STANDIN_NAME, "library": "torchmetrics SSIM (gaussian 11x11, sigma 1.5)",
-                                      "note": "stand-in for LPIPS (no offline LPIPS backbone): (1 - SSIM) / 2"})
+    return PerceptualDistance(
+        dssim,
+        {
+            "name": STANDIN_NAME,
+            "library": "torchmetrics SSIM (gaussian 11x11, sigma 1.5)",
+            "note": "stand-in for LPIPS (no offline LPIPS backbone): (1 - SSIM) / 2",
+        },
+    )
 
 
 def mean_pairwise_distance(images: torch.Tensor, distance: PairDistance) -> float:

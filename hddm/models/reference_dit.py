@@ -27,6 +27,7 @@ def dit_modulate(x, shift, scale):
 
 def dit_pos_embed(embed_dim, grid_size):
     """DiT's get_2d_sincos_pos_embed (from MAE): the first half encodes the column, the second the row."""
+
     def one_axis(dim, pos):
         omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
         out = np.einsum("m,d->md", pos.reshape(-1), omega)
@@ -74,8 +75,9 @@ class Mlp(nn.Module):  # timm, with DiT's approximate GELU
 class TimestepEmbedder(nn.Module):
     def __init__(self, hidden_size, frequency_embedding_size=256):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(),
-                                 nn.Linear(hidden_size, hidden_size))
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+        )
         self.frequency_embedding_size = frequency_embedding_size
 
     def forward(self, t):
@@ -141,7 +143,9 @@ class ReferenceDiT(nn.Module):
         grid = input_size // size.patch_size
         pos_embed = torch.from_numpy(dit_pos_embed(size.hidden_size, grid)).float()[None]
         self.pos_embed = nn.Parameter(pos_embed, requires_grad=False)  # in DiT's state_dict, never trained
-        self.blocks = nn.ModuleList(DiTBlock(size.hidden_size, size.num_heads, size.mlp_ratio) for _ in range(size.depth))
+        self.blocks = nn.ModuleList(
+            DiTBlock(size.hidden_size, size.num_heads, size.mlp_ratio) for _ in range(size.depth)
+        )
         self.final_layer = FinalLayer(size.hidden_size, size.patch_size, self.out_channels)
         self.initialize_weights()
 

@@ -24,7 +24,9 @@ def pooled_text(text: torch.Tensor, text_mask: torch.Tensor | None) -> torch.Ten
 class Router(nn.Module):
     """forward(x [B, C, H, W], t_model [B], text=None, text_mask=None) -> logits [B, num_experts]."""
 
-    def __init__(self, size: DiTConfig, in_channels: int, image_size: int, num_experts: int, text_dim: int | None = None):
+    def __init__(
+        self, size: DiTConfig, in_channels: int, image_size: int, num_experts: int, text_dim: int | None = None
+    ):
         super().__init__()
         hidden, grid = size.hidden_size, image_size // size.patch_size
         self.size, self.num_experts, self.text_dim = size, num_experts, text_dim
@@ -34,7 +36,8 @@ class Router(nn.Module):
         self.text_embedder = Mlp(text_dim, hidden, hidden) if text_dim else None
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 6 * hidden))
         self.blocks = nn.ModuleList(
-            DiTBlock(hidden, size.num_heads, size.mlp_ratio, cross_attention=False) for _ in range(size.depth))
+            DiTBlock(hidden, size.num_heads, size.mlp_ratio, cross_attention=False) for _ in range(size.depth)
+        )
         self.norm_final = nn.LayerNorm(hidden, eps=1e-6)
         self.head = nn.Linear(hidden, num_experts)
         for module in self.modules():

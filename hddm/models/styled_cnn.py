@@ -22,7 +22,15 @@ from safetensors.torch import save_file
 from hddm.data.styled_digits import DOMAINS, load_styled
 from hddm.errors import HddmError
 from hddm.io import atomic_write, sha256_file, write_json
-from hddm.models.digit_cnn import FEATURE_DIM, DigitCNN, DigitCNNRecipe, load_weights, one_thread, to_model_input, train_digit_cnn
+from hddm.models.digit_cnn import (
+    FEATURE_DIM,
+    DigitCNN,
+    DigitCNNRecipe,
+    load_weights,
+    one_thread,
+    to_model_input,
+    train_digit_cnn,
+)
 
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "styled_cnn"
 SHIPPED_SHA256 = "ee19bffd9a4c782b19966c8dc7aaf58f43e07fabcc62dc236b90903ea63c1526"
@@ -34,8 +42,10 @@ DISPLAY = "styled-cnn"
 def shipped_styled_cnn() -> tuple[DigitCNN, dict]:
     loaded = load_weights(SHIPPED, SHIPPED_SHA256)
     if loaded is None:
-        raise HddmError(f"the shipped styled-cnn in {SHIPPED} is missing or fails its checksum: restore it from git "
-                        "(git checkout hddm/assets/styled_cnn) or reinstall hddm")
+        raise HddmError(
+            f"the shipped styled-cnn in {SHIPPED} is missing or fails its checksum: restore it from git "
+            "(git checkout hddm/assets/styled_cnn) or reinstall hddm"
+        )
     return loaded
 
 
@@ -43,7 +53,7 @@ def shipped_styled_cnn() -> tuple[DigitCNN, dict]:
 @one_thread()
 def accuracies(model: DigitCNN, images: np.ndarray, digits: np.ndarray, domains: np.ndarray, batch: int = 1000) -> dict:
     x = to_model_input(images)
-    predicted = [model.both_logits(x[i:i + batch]) for i in range(0, len(x), batch)]
+    predicted = [model.both_logits(x[i : i + batch]) for i in range(0, len(x), batch)]
     digit = torch.cat([p[0] for p in predicted]).argmax(1).numpy()
     domain = torch.cat([p[1] for p in predicted]).argmax(1).numpy()
     return {"digit": round(float((digit == digits).mean()), 4), "domain": round(float((domain == domains).mean()), 4)}
@@ -58,12 +68,20 @@ def train_styled_cnn(cache_dir: str, out: str | Path) -> dict:
     test = load_styled(cache_dir, "test")
     out = Path(out)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_write(out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.styled_cnn"}))
+    atomic_write(
+        out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.styled_cnn"})
+    )
     manifest = {
-        "model": "hddm.models.digit_cnn.DigitCNN", "input": "float [B,3,28,28] in [-1,1]", "in_channels": 3,
-        "num_domains": len(DOMAINS), "domains": list(train.domain_names), "feature_dim": FEATURE_DIM,
-        "recipe": asdict(RECIPE), "trained_on": "styled digits train (50k, render seed 0), digit and domain labels",
-        "train_seconds": round(seconds, 1), "test_accuracy": accuracies(model, test.images, test.digits, test.domains),
+        "model": "hddm.models.digit_cnn.DigitCNN",
+        "input": "float [B,3,28,28] in [-1,1]",
+        "in_channels": 3,
+        "num_domains": len(DOMAINS),
+        "domains": list(train.domain_names),
+        "feature_dim": FEATURE_DIM,
+        "recipe": asdict(RECIPE),
+        "trained_on": "styled digits train (50k, render seed 0), digit and domain labels",
+        "train_seconds": round(seconds, 1),
+        "test_accuracy": accuracies(model, test.images, test.digits, test.domains),
         "sha256": sha256_file(out / "model.safetensors"),
     }
     write_json(out / "manifest.json", manifest)

@@ -49,7 +49,9 @@ class MiniLMTextEncoder(TextEncoder):
 
     @torch.no_grad()
     def forward(self, prompts):
-        batch = self.tokenizer(list(prompts), padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt")
+        batch = self.tokenizer(
+            list(prompts), padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt"
+        )
         states = self.model(**batch.to(self.model.device)).last_hidden_state.float()
         return states, batch["attention_mask"].bool()
 
@@ -62,8 +64,14 @@ class OpenCLIPTextEncoder(TextEncoder):
         super().__init__()
         import open_clip
 
-        if pretrained and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))) and not Path(pretrained).is_file():
-            raise HddmError(f"CLIP weights file {pretrained} not found: set text.pretrained to a local file or 'openai'")
+        if (
+            pretrained
+            and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")))
+            and not Path(pretrained).is_file()
+        ):
+            raise HddmError(
+                f"CLIP weights file {pretrained} not found: set text.pretrained to a local file or 'openai'"
+            )
         model = open_clip.create_model(model_name, pretrained=pretrained or None)
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self.token_embedding, self.positional_embedding = model.token_embedding, model.positional_embedding

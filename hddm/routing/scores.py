@@ -88,7 +88,9 @@ class CentroidScores(RoutingScores):
         if self.scores is None or self.evaluations - self.refreshed_at >= self.every:
             self.refreshed_at = self.evaluations
             features = self.embed((self.x0.clamp(-1, 1) + 1) * 127.5).float().cpu()
-            self.scores = torch.stack([-torch.cdist(features, c.float()).pow(2).min(-1).values for c in self.centroids], -1)
+            self.scores = torch.stack(
+                [-torch.cdist(features, c.float()).pow(2).min(-1).values for c in self.centroids], -1
+            )
         return self.scores.to(x.device)
 
     def fresh(self):

@@ -1,7 +1,7 @@
 """Routing strategies: turn router logits (or the time alone) into per-sample expert weights [B, K].
 
 Every strategy's weights are non-negative and sum to one per sample; an expert whose weight is zero for a
-sample is not evaluated on it (sparse dispatch, see hddm.routing.ensemble).
+sample is not evaluated on it (sparse dispatch, see hddm.ensemble.field).
 """
 
 from __future__ import annotations
@@ -34,15 +34,19 @@ ROUTING_FIELDS = tuple(Routing.__dataclass_fields__)  # the strategy's settings;
 
 def check_routing(routing: Routing, num_experts: int) -> None:
     if routing.strategy not in STRATEGIES:
-        raise HddmError(f"unknown routing strategy {routing.strategy!r}: choose one of {list(STRATEGIES)} (routing=<name>)")
-    if routing.strategy in ("topk", "random_topk") and not 1 <= routing.k <= num_experts:
-        raise HddmError(f"routing.k={routing.k} but the ensemble has {num_experts} experts: use 1..{num_experts}")
-    if routing.strategy == "threshold" and num_experts != 2:
-        raise HddmError(f"threshold routing needs exactly 2 experts, the ensemble has {num_experts}: list two")
+        raise HddmError(
+            f"unknown routing strategy {routing.strategy!r}: choose one of {list(STRATEGIES)} (routing=<name>)"
+        )
     if routing.order not in ORDERS:
         raise HddmError(f"routing.order must be one of {list(ORDERS)}, not {routing.order!r}")
     if routing.temperature <= 0 or (routing.top_p is not None and not 0 < routing.top_p <= 1):
         raise HddmError("routing.temperature must be > 0 and routing.top_p in (0, 1]")
+    if num_experts == 1:  # a lone expert (a monolithic baseline) takes every step, whatever the strategy says
+        return
+    if routing.strategy in ("topk", "random_topk") and not 1 <= routing.k <= num_experts:
+        raise HddmError(f"routing.k={routing.k} but the ensemble has {num_experts} experts: use 1..{num_experts}")
+    if routing.strategy == "threshold" and num_experts != 2:
+        raise HddmError(f"threshold routing needs exactly 2 experts, the ensemble has {num_experts}: list two")
 
 
 def top_k_weights(probs: torch.Tensor, k: int) -> torch.Tensor:
@@ -76,8 +80,13 @@ def needs_router(strategy: str, num_experts: int) -> bool:
     return num_experts > 1 and strategy not in ROUTER_FREE
 
 
-def routing_weights(logits: torch.Tensor | None, t: torch.Tensor, routing: Routing, predictions: list[Prediction],
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def routing_weights(
+    logits: torch.Tensor | None,
+    t: torch.Tensor,
+    routing: Routing,
+    predictions: list[Prediction],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     if len(predictions) == 1:  # a lone expert (a monolithic baseline) takes every step, whatever the strategy
         return torch.ones(t.shape[0], 1, dtype=t.dtype, device=t.device)
     if routing.strategy == "threshold":

@@ -10,15 +10,24 @@ from hddm.errors import HddmError
 
 
 def run_analysis(members, tmp_path, *overrides):  # noqa: F811
-    from hydra import compose, initialize_config_dir
-
     from conftest import CONF
+    from hydra import compose, initialize_config_dir
 
     experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("analyze", [f"ensemble.experts={experts}", f"ensemble.router={members / 'router' / 'router'}",
-                                  "n=3", "steps=4", "batch_size=2", "analysis.refine_steps=2",
-                                  'prompt="a small drawing"', *overrides])  # names no digit: no classifier to train
+        cfg = compose(
+            "analyze",
+            [
+                f"ensemble.experts={experts}",
+                f"ensemble.router={members / 'router' / 'router'}",
+                "n=3",
+                "steps=4",
+                "batch_size=2",
+                "analysis.refine_steps=2",
+                'prompt="a small drawing"',
+                *overrides,
+            ],
+        )  # names no digit: no classifier to train
     return analyze(cfg, tmp_path)
 
 
@@ -33,8 +42,14 @@ def test_refine_writes_its_outputs_and_angles_need_three_experts(members, tmp_pa
 
 
 def test_sensitivity_decomposition_and_switching_run_on_a_real_ensemble(members, tmp_path):  # noqa: F811
-    result = run_analysis(members, tmp_path, "analysis=sensitivity", "analysis.power_iterations=2", "analysis.jacobian_every=2",
-                          "analysis.strategies=[top1,full]")
+    result = run_analysis(
+        members,
+        tmp_path,
+        "analysis=sensitivity",
+        "analysis.power_iterations=2",
+        "analysis.jacobian_every=2",
+        "analysis.strategies=[top1,full]",
+    )
     full = result["per_strategy"]["full"]
     assert full["L_eff_full"]["mean"] > 0 and full["at_t_0.5"]["router"]["mean"] > 0
     assert result["per_strategy"]["top1"]["at_t_0.5"]["router"]["mean"] == 0  # hard Top-1 weights are locally constant

@@ -39,7 +39,9 @@ def test_expert_and_router_terms_sum_to_the_full_jacobian():
         weights_of, velocities_of = toy_router_and_experts(routing)
         x = torch.randn(5, 6, dtype=torch.float64)
         terms = routed_terms(weights_of, velocities_of, x)
-        dense = torch.stack([torch.autograd.functional.jacobian(lambda y: terms["full"](y)[i], x)[:, i] for i in range(5)])
+        dense = torch.stack(
+            [torch.autograd.functional.jacobian(lambda y: terms["full"](y)[i], x)[:, i] for i in range(5)]
+        )
         for _ in range(3):
             u = torch.randn_like(x)
             full, expert, router = (jvp(terms[name], (x,), (u,))[1] for name in ("full", "expert", "router"))

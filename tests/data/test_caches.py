@@ -133,7 +133,11 @@ def test_feature_and_latent_cache_keys_cover_encoder_resolution_dtype_and_scale(
     assert ArraySource(np.zeros((8, 28, 28), np.uint8), None, "abc", shard_size=2).fingerprint != source.fingerprint
 
     latents_cache(tmp_path / "shards", "sd-vae", "clip", source, 0.18215, "float16", "float32")
-    for args in (("sd-vae", "clip", source, 0.5, "float16", "float32"), ("other-vae", "clip", source, 0.18215, "float16", "float32"),
-                 ("sd-vae", "clip", source, 0.18215, "float32", "float32"), ("sd-vae", "clip", resized, 0.18215, "float16", "float32")):
+    for args in (
+        ("sd-vae", "clip", source, 0.5, "float16", "float32"),
+        ("other-vae", "clip", source, 0.18215, "float16", "float32"),
+        ("sd-vae", "clip", source, 0.18215, "float32", "float32"),
+        ("sd-vae", "clip", resized, 0.18215, "float16", "float32"),
+    ):
         with pytest.raises(HddmError, match="caches other settings"):
             latents_cache(tmp_path / "shards", *args)

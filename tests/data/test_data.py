@@ -63,7 +63,7 @@ def take(sampler, n):
 def test_sampler_resumes_exactly_where_step_says():
     full = take(StepSeededSampler(100, 8, seed=3), 8 * 30)
     resumed = take(StepSeededSampler(100, 8, seed=3, start_step=17), 8 * 13)
-    assert resumed == full[8 * 17:]
+    assert resumed == full[8 * 17 :]
     first_epoch = full[: 8 * 12]
     assert len(set(first_epoch)) == len(first_epoch)  # no repeats within an epoch
 

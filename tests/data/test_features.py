@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny_vae
 
 from hddm.data.caches import ShardedCache
 from hddm.data.datasets import LatentShardDataset
@@ -12,8 +13,6 @@ from hddm.data.features import DINOv2Features, PixelFeatures, extract_shard
 from hddm.data.image_captions import ArraySource, ImageBatch
 from hddm.data.latents import VAEEncoder, encode_shard
 from hddm.errors import HddmError
-
-from conftest import save_tiny_vae
 
 TINY_VIT = {"embed_dim": 32, "depth": 1, "num_heads": 2}
 
@@ -58,7 +57,9 @@ def test_dinov2_extractor_returns_the_last_layer_cls_token():
 
 def test_missing_weights_file_is_a_one_line_error(tmp_path):
     with pytest.raises(HddmError, match="features.weights"):
-        DINOv2Features("vit_small_patch14_dinov2", str(tmp_path / "nope.safetensors"), 56, TINY_VIT, torch.device("cpu"), "float32")
+        DINOv2Features(
+            "vit_small_patch14_dinov2", str(tmp_path / "nope.safetensors"), 56, TINY_VIT, torch.device("cpu"), "float32"
+        )
 
 
 def test_features_shard_holds_features_labels_and_keys():
@@ -66,8 +67,9 @@ def test_features_shard_holds_features_labels_and_keys():
     source = ArraySource(images, np.arange(10) % 10, "h", shard_size=6)
     tensors, metadata, info = extract_shard(PixelFeatures(), source, 1, batch_size=3, dtype=torch.float16)
     assert tensors["features"].shape == (4, 784) and tensors["features"].dtype == torch.float16
-    torch.testing.assert_close(tensors["features"][0].float(), torch.from_numpy(images[6]).flatten().float() / 127.5 - 1,
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        tensors["features"][0].float(), torch.from_numpy(images[6]).flatten().float() / 127.5 - 1, atol=1e-3, rtol=0
+    )
     assert tensors["labels"].tolist() == [6, 7, 8, 9] and json.loads(metadata["keys"]) == ["6", "7", "8", "9"]
     assert info["rows"] == 4 and info["skipped"] == 0
 
@@ -78,14 +80,30 @@ def test_latent_shards_are_what_the_training_reads(tmp_path, tiny_vae):
     source = CaptionedArraySource(images, None, "h", shard_size=3)
     cache = ShardedCache(tmp_path / "shards", {"stage": "latents-test"})
     for index, name in enumerate(source.shard_names()):
-        cache.write(name, *encode_shard(vae, StubText(), source, index, batch_size=2, scale_factor=0.5,
-                                        dtype=torch.float16, std_range=None, precision="float32"))
+        cache.write(
+            name,
+            *encode_shard(
+                vae,
+                StubText(),
+                source,
+                index,
+                batch_size=2,
+                scale_factor=0.5,
+                dtype=torch.float16,
+                std_range=None,
+                precision="float32",
+            ),
+        )
     dataset = LatentShardDataset(tmp_path / "shards")
     assert len(dataset) == 5
     item = dataset[4]
     expected = vae(torch.from_numpy(images[4:5]))[0] * 0.5
     torch.testing.assert_close(item["x"], expected.half().float())
-    assert item["x"].shape == (4, 4, 4) and item["text"].shape == (5, 6) and item["text_mask"].tolist() == [True] * 3 + [False] * 2
+    assert (
+        item["x"].shape == (4, 4, 4)
+        and item["text"].shape == (5, 6)
+        and item["text_mask"].tolist() == [True] * 3 + [False] * 2
+    )
     assert item["text"][0, 0] == len("caption 4")
     record = cache.record("shard-000001")
     assert record["rows"] == 2 and record["scale_factor"] == 0.5 and record["latent_std"] > 0

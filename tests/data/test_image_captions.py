@@ -15,7 +15,7 @@ def three_bands(width=90, height=30):
     """Red | green | blue vertical bands: a centre square crop of a 90x30 image is exactly the green band."""
     array = np.zeros((height, width, 3), np.uint8)
     for band in range(3):
-        array[:, band * width // 3:(band + 1) * width // 3, band] = 255
+        array[:, band * width // 3 : (band + 1) * width // 3, band] = 255
     return Image.fromarray(array)
 
 

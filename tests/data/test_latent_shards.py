@@ -12,7 +12,9 @@ def write_shards(folder, sizes, channels=4, image=4, tokens=3, dim=5):
         latents = torch.randn(n, channels, image, image).half()
         text = torch.randn(n, tokens, dim).half()
         mask = torch.rand(n, tokens) > 0.3
-        save_file({"latents": latents, "text": text, "text_mask": mask}, str(folder / f"shard-{number:05d}.safetensors"))
+        save_file(
+            {"latents": latents, "text": text, "text_mask": mask}, str(folder / f"shard-{number:05d}.safetensors")
+        )
         rows += [(latents[i], text[i], mask[i]) for i in range(n)]
     return rows
 

@@ -12,7 +12,15 @@ from hddm.data.cluster_report import overall_purity
 from hddm.data.clustering import fit_hierarchical_kmeans
 from hddm.data.features import ColourQuantiles
 from hddm.data.styled_digits import (
-    DOMAINS, assign_domains, caption_index, domain_prompt, get_domains, load_styled, prompt_table, prompted_domain, render,
+    DOMAINS,
+    assign_domains,
+    caption_index,
+    domain_prompt,
+    get_domains,
+    load_styled,
+    prompt_table,
+    prompted_domain,
+    render,
     styled_arrays,
 )
 from hddm.errors import HddmError
@@ -35,7 +43,9 @@ def test_rendering_is_deterministic_and_rgb(sample):
     again = render(images, assign_domains(digits, len(DOMAINS), rng), DOMAINS, rng)
     assert rendered.dtype == np.uint8 and rendered.shape == (2000, 3, 28, 28) and np.array_equal(rendered, again)
     # each domain's card colour is the mean of its corner pixels, and the domains differ there
-    corners = np.stack([rendered[domains == d][:, :, :3, :3].reshape(-1, 3, 9).mean((0, 2)) for d in range(len(DOMAINS))])
+    corners = np.stack(
+        [rendered[domains == d][:, :, :3, :3].reshape(-1, 3, 9).mean((0, 2)) for d in range(len(DOMAINS))]
+    )
     assert np.min(np.linalg.norm(corners[:, None] - corners[None], axis=-1) + np.eye(len(DOMAINS)) * 1e9) > 20
 
 

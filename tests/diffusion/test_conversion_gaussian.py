@@ -41,9 +41,15 @@ def posterior(x, t, schedule):
 
 def exact_network(prediction, schedule):
     """The Bayes-optimal predictor of an expert trained on `schedule` (takes continuous t)."""
+
     def network(x, t):
         x0, eps = posterior(x, t, schedule)
-        return eps if prediction is Prediction.EPSILON else schedule.d_alpha(t)[:, None] * x0 + schedule.d_sigma(t)[:, None] * eps
+        return (
+            eps
+            if prediction is Prediction.EPSILON
+            else schedule.d_alpha(t)[:, None] * x0 + schedule.d_sigma(t)[:, None] * eps
+        )
+
     return network
 
 
@@ -75,7 +81,9 @@ def test_snr_matched_gives_the_true_path_velocity(expert_schedule, prediction):
 def test_paper_mode_is_exact_where_expert_and_path_agree(schedule, prediction):
     x = states(schedule)
     objective = Objective(prediction, schedule)
-    v = expert_velocity(exact_network(prediction, schedule), x, GRID, objective, Conversion("paper", schedule, NO_SAFEGUARDS))
+    v = expert_velocity(
+        exact_network(prediction, schedule), x, GRID, objective, Conversion("paper", schedule, NO_SAFEGUARDS)
+    )
     torch.testing.assert_close(v, exact_velocity(x, GRID, schedule), rtol=1e-7, atol=1e-7)
 
 
@@ -83,7 +91,13 @@ def test_paper_mode_differs_from_the_true_velocity_across_paths():
     """A cosine expert converted on its own schedule is not the linear path's velocity: why snr_matched exists."""
     x = states(LinearSchedule())
     objective = Objective(Prediction.EPSILON, CosineSchedule())
-    v = expert_velocity(exact_network(Prediction.EPSILON, CosineSchedule()), x, GRID, objective, Conversion("paper", LinearSchedule(), NO_SAFEGUARDS))
+    v = expert_velocity(
+        exact_network(Prediction.EPSILON, CosineSchedule()),
+        x,
+        GRID,
+        objective,
+        Conversion("paper", LinearSchedule(), NO_SAFEGUARDS),
+    )
     assert (v - exact_velocity(x, GRID, LinearSchedule())).abs().max() > 0.1
 
 
@@ -93,7 +107,9 @@ def test_finite_on_all_of_unit_interval_with_safeguards(mode):
     x = torch.randn(101, 6, dtype=torch.float64)
     objective = Objective(Prediction.EPSILON, CosineSchedule())
     conversion = Conversion(mode, LinearSchedule(), Safeguards(alpha_min=0.01, x0_clamp=5.0, adaptive_scaling=True))
-    assert torch.isfinite(expert_velocity(exact_network(Prediction.EPSILON, CosineSchedule()), x, t, objective, conversion)).all()
+    assert torch.isfinite(
+        expert_velocity(exact_network(Prediction.EPSILON, CosineSchedule()), x, t, objective, conversion)
+    ).all()
 
 
 def test_matched_time_has_equal_noise_ratio():
@@ -101,4 +117,6 @@ def test_matched_time_has_equal_noise_ratio():
     x_expert, t_expert = snr_matched_input(torch.ones(len(GRID), 1, dtype=torch.float64), GRID, expert, path)
     torch.testing.assert_close(expert.sigma(t_expert) * path.alpha(GRID), expert.alpha(t_expert) * path.sigma(GRID))
     bisected = QuadraticSchedule().time_at_noise_ratio(path.sigma(GRID), path.alpha(GRID))
-    torch.testing.assert_close(QuadraticSchedule().sigma(bisected) * path.alpha(GRID), QuadraticSchedule().alpha(bisected) * path.sigma(GRID))
+    torch.testing.assert_close(
+        QuadraticSchedule().sigma(bisected) * path.alpha(GRID), QuadraticSchedule().alpha(bisected) * path.sigma(GRID)
+    )

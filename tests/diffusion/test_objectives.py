@@ -17,7 +17,10 @@ def point_mass_batch(n=256, dim=8, seed=0):
     return mu, mu.expand(n, dim), eps, t
 
 
-@pytest.mark.parametrize("prediction,schedule", [("epsilon", "cosine"), ("velocity", "linear"), ("epsilon", "linear"), ("velocity", "cosine")])
+@pytest.mark.parametrize(
+    "prediction,schedule",
+    [("epsilon", "cosine"), ("velocity", "linear"), ("epsilon", "linear"), ("velocity", "cosine")],
+)
 def test_oracle_from_x_t_alone_has_zero_loss(prediction, schedule):
     objective = make_objective(prediction, get_schedule(schedule))
     mu, x0, eps, t = point_mass_batch()
@@ -52,9 +55,13 @@ def test_converted_exact_epsilon_is_the_true_velocity(schedule):
     mu, x0, eps, t = point_mass_batch()
     x_t = s.alpha(t)[:, None] * x0 + s.sigma(t)[:, None] * eps
     true_velocity = s.d_alpha(t)[:, None] * x0 + s.d_sigma(t)[:, None] * eps
-    torch.testing.assert_close(velocity_from_epsilon(eps, x_t, t, s, NO_SAFEGUARDS), true_velocity, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        velocity_from_epsilon(eps, x_t, t, s, NO_SAFEGUARDS), true_velocity, rtol=1e-10, atol=1e-10
+    )
     finite_difference = Safeguards(alpha_min=None, x0_clamp=None, finite_difference=True)
-    torch.testing.assert_close(velocity_from_epsilon(eps, x_t, t, s, finite_difference), true_velocity, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        velocity_from_epsilon(eps, x_t, t, s, finite_difference), true_velocity, rtol=1e-6, atol=1e-6
+    )
 
 
 def test_safeguards_keep_conversion_finite_at_t_one():

@@ -7,11 +7,19 @@ import json
 import pytest
 import torch
 
-from hddm.lit.evaluator import DIVERSITY, MAIN, plan_batches, sample_noise, shard
+from hddm.ensemble.factory import sample_noise
+from hddm.lit.evaluator import DIVERSITY, MAIN, plan_batches, shard
 
 BUDGET = ["every_n_steps=1", "n=4", "steps=1", "reference_max_items=200"]
-QUICK = ["trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1", "data.batch_size=8",
-         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "partition.num_clusters=4"]
+QUICK = [
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "data.batch_size=8",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "partition.num_clusters=4",
+]
 
 
 @pytest.mark.parametrize("n,batch_size,prompts,per_prompt", [(10, 3, 0, 0), (7, 7, 5, 2), (1, 4, 3, 3), (9, 2, 4, 3)])
@@ -36,9 +44,9 @@ def test_noise_depends_on_the_sample_not_the_batch():
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, cache_dir):
     """Two experts and a router, trained with the metric callbacks on (every step, tiny budget)."""
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF
     from hddm.config import register_configs
     from hddm.train import train
     from hddm.train_router import train_router
@@ -47,12 +55,34 @@ def members(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp("evaluator")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for objective, cluster in (("fm", 0), ("ddpm", 1)):
-            train(compose("train", [f"objective={objective}", f"cluster={cluster}", "sample.n=1", "sample.steps=1", *QUICK,
-                                    "+callbacks=expert_metrics", *[f"callbacks.expert_metrics.{x}" for x in BUDGET]]),
-                  root / f"{objective}{cluster}")
+            train(
+                compose(
+                    "train",
+                    [
+                        f"objective={objective}",
+                        f"cluster={cluster}",
+                        "sample.n=1",
+                        "sample.steps=1",
+                        *QUICK,
+                        "+callbacks=expert_metrics",
+                        *[f"callbacks.expert_metrics.{x}" for x in BUDGET],
+                    ],
+                ),
+                root / f"{objective}{cluster}",
+            )
         experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
-        train_router(compose("train_router", [*QUICK, "+callbacks=router_metrics", f"callbacks.router_metrics.experts={experts}",
-                                              *[f"callbacks.router_metrics.{x}" for x in BUDGET]]), root / "router")
+        train_router(
+            compose(
+                "train_router",
+                [
+                    *QUICK,
+                    "+callbacks=router_metrics",
+                    f"callbacks.router_metrics.experts={experts}",
+                    *[f"callbacks.router_metrics.{x}" for x in BUDGET],
+                ],
+            ),
+            root / "router",
+        )
     return root
 
 
@@ -69,20 +99,34 @@ def test_metric_callbacks_are_off_by_default(compose):
 def test_metric_callbacks_log_scores_and_grids_during_training(members):
     for run in ("fm0", "ddpm1", "router"):
         assert {"samples/domain_fid_mnist_cnn", "samples/prompt_adherence_mnist_cnn"} <= logged_columns(members / run)
-        assert sorted(p.name for p in (members / run / "sample_metrics").glob("*.png")) == ["step0000001.png", "step0000002.png"]
+        assert sorted(p.name for p in (members / run / "sample_metrics").glob("*.png")) == [
+            "step0000001.png",
+            "step0000002.png",
+        ]
 
 
 def evaluate_config(members, *overrides):
-    from hydra import compose, initialize_config_dir
-
     from conftest import CONF
+    from hydra import compose, initialize_config_dir
 
     experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("evaluate", [f"ensemble.experts={experts}", f"ensemble.router={members / 'router' / 'router'}",
-                                    "n=5", "steps=2", "batch_size=2", "metrics=[domain_fid,clip,diversity]",
-                                    "metrics.domain_fid.reference_max_items=200", "metrics.diversity.prompts=3",
-                                    "metrics.diversity.images_per_prompt=2", "trainer.enable_progress_bar=false", *overrides])
+        return compose(
+            "evaluate",
+            [
+                f"ensemble.experts={experts}",
+                f"ensemble.router={members / 'router' / 'router'}",
+                "n=5",
+                "steps=2",
+                "batch_size=2",
+                "metrics=[domain_fid,clip,diversity]",
+                "metrics.domain_fid.reference_max_items=200",
+                "metrics.diversity.prompts=3",
+                "metrics.diversity.images_per_prompt=2",
+                "trainer.enable_progress_bar=false",
+                *overrides,
+            ],
+        )
 
 
 def test_images_do_not_depend_on_the_number_of_processes(members):
@@ -96,6 +140,38 @@ def test_images_do_not_depend_on_the_number_of_processes(members):
         for b in shard(evaluator.batches, rank, 2):
             assert torch.equal(evaluator.generate(b), alone[b])
     assert sum(len(images) for images in alone.values()) == 5 + 3 * 2
+
+
+def test_sample_and_evaluate_draw_the_same_images(members, tmp_path):
+    """One sampling path: the same seed, prompts and settings give hddm.sample and hddm.evaluate the same tensors."""
+    from conftest import CONF
+    from hydra import compose, initialize_config_dir
+
+    from hddm.config import to_typed
+    from hddm.lit.evaluator import EnsembleEvaluator
+    from hddm.sample import sample
+
+    shared = ["prompts=[a handwritten digit one,a handwritten digit two]", "cfg_scale=3", "seed=5"]
+    evaluator = EnsembleEvaluator(to_typed(evaluate_config(members, *shared)))
+    evaluator.prepare()
+    with torch.no_grad():  # as Lightning's test loop runs it
+        evaluated = torch.cat([evaluator.generate(b).cpu() for b in evaluator.batches if b.kind == MAIN])
+    experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "sample",
+            [
+                f"ensemble.experts={experts}",
+                f"ensemble.router={members / 'router' / 'router'}",
+                "n=5",
+                "steps=2",
+                "batch_size=2",
+                *shared,
+            ],
+        )
+    sample(cfg, tmp_path)
+    sampled = torch.load(tmp_path / "samples.pt", weights_only=True)
+    assert sampled.shape == evaluated.shape and torch.equal(sampled, evaluated)
 
 
 def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
@@ -114,40 +190,54 @@ def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
     assert all(len(e["weights_sha256"]) == 64 for e in saved["experts"]) and saved["router"]["weights_sha256"]
     assert set(saved["implementations"]) == {"domain_fid_mnist_cnn", "prompt_adherence_mnist_cnn", "diversity"}
     line = (tmp_path / "results.md").read_text().splitlines()[-1]
-    assert line.startswith("| demo | topk k=2 | euler | 2 |") and saved["reference_stats"]["domain_fid_mnist_cnn"]["sha256"][:12] in line
+    assert (
+        line.startswith("| demo | topk k=2 | euler | 2 |")
+        and saved["reference_stats"]["domain_fid_mnist_cnn"]["sha256"][:12] in line
+    )
     again = evaluate(evaluate_config(members), tmp_path / "again")
     assert again["metrics"] == record["metrics"]  # deterministic per seed
 
 
 def test_ddim_solver_evaluates_a_lone_ddpm_expert(members):
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF
     from hddm.config import to_typed
     from hddm.diffusion.conversion import Conversion
+    from hddm.ensemble.factory import sample_noise
+    from hddm.ensemble.guidance import sample_expert
     from hddm.lit.data import prompt_embeddings
-    from hddm.lit.evaluator import EnsembleEvaluator, sample_noise
-    from hddm.sampling import sample_expert
+    from hddm.lit.evaluator import EnsembleEvaluator
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("evaluate", [f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]", "solver=ddim", "routing=top1",
-                                   "n=2", "steps=2", "batch_size=2", "metrics=[clip]"])
+        cfg = compose(
+            "evaluate",
+            [
+                f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]",
+                "solver=ddim",
+                "routing=top1",
+                "n=2",
+                "steps=2",
+                "batch_size=2",
+                "metrics=[clip]",
+            ],
+        )
     evaluator = EnsembleEvaluator(to_typed(cfg))
     evaluator.prepare()
     batch = evaluator.batches[0]
     images = evaluator.generate(batch)
     tokens, mask = prompt_embeddings(evaluator.prompts_of(batch), evaluator.text, evaluator.cfg.cache_dir)
-    direct = sample_expert(evaluator.experts[0], tokens, mask, sample_noise(0, 2, (1, 28, 28), 0), 2, 3.0, "ddim", Conversion())
+    direct = sample_expert(
+        evaluator.experts[0], tokens, mask, sample_noise(0, 2, (1, 28, 28), 0), 2, 3.0, "ddim", Conversion()
+    )
     assert images.shape == (2, 1, 28, 28) and torch.equal(images, direct)  # the expert's own DDIM, unrouted
     assert evaluator.usage.summary(["c1_ddpm"])["share_of_steps"] == {"c1_ddpm": 1.0}
 
 
 def test_no_metric_and_bad_prompts_are_one_line_errors(members):
-    from hddm.config import to_typed
+    from hddm.config import MetricsConfig, to_typed
     from hddm.errors import HddmError
     from hddm.lit.evaluator import EnsembleEvaluator
-
-    from hddm.config import MetricsConfig
 
     nothing = to_typed(evaluate_config(members))
     nothing.metrics = MetricsConfig()

@@ -7,8 +7,8 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny_vae
 
-from conftest import CONF, save_tiny_vae
 from hddm.bundles import save_expert_bundle
 from hddm.config import TextConfig
 from hddm.errors import HddmError
@@ -26,11 +26,24 @@ def latent_expert(folder, objective, cache_dir, seed):
     torch.manual_seed(seed)
     network = DiT(size, LATENT["channels"], LATENT["image_size"], null_text.shape[-1])
     prediction, schedule = ("epsilon", "cosine") if objective == "ddpm" else ("velocity", "linear")
-    manifest = {"objective": objective, "prediction": prediction, "schedule": schedule, "time_scale": 999.0,
-                "cluster": seed, "partition": {"name": "toy", "method": "file", "num_clusters": 2, "sha256": "0" * 64},
-                "data": LATENT, "text_encoder": text_encoder_id(text), "text_dim": null_text.shape[-1],
-                "text": {"name": text.name, "kwargs": text.kwargs}, "model": {"name": "tiny", **asdict(size)}}
-    state = {**{f"model.{k}": v for k, v in network.state_dict().items()}, "null_text": null_text[0], "null_mask": null_mask[0]}
+    manifest = {
+        "objective": objective,
+        "prediction": prediction,
+        "schedule": schedule,
+        "time_scale": 999.0,
+        "cluster": seed,
+        "partition": {"name": "toy", "method": "file", "num_clusters": 2, "sha256": "0" * 64},
+        "data": LATENT,
+        "text_encoder": text_encoder_id(text),
+        "text_dim": null_text.shape[-1],
+        "text": {"name": text.name, "kwargs": text.kwargs},
+        "model": {"name": "tiny", **asdict(size)},
+    }
+    state = {
+        **{f"model.{k}": v for k, v in network.state_dict().items()},
+        "null_text": null_text[0],
+        "null_mask": null_mask[0],
+    }
     return save_expert_bundle(folder, state, manifest)
 
 
@@ -50,16 +63,32 @@ def latent_members(tmp_path_factory, cache_dir):
 
 
 def overrides(members, *extra):
-    return [f"ensemble.experts={members['experts']}", "routing=threshold", "n=3", "steps=2", "batch_size=2",
-            "prompt=a red square", *extra]
+    return [
+        f"ensemble.experts={members['experts']}",
+        "routing=threshold",
+        "n=3",
+        "steps=2",
+        "batch_size=2",
+        "prompt=a red square",
+        *extra,
+    ]
 
 
 def test_latent_ensemble_is_decoded_and_scored_against_a_reference_folder(latent_members, compose, tmp_path):
     from hddm.evaluate import evaluate
 
-    cfg = compose(overrides(latent_members, f"vae.pretrained={latent_members['vae']}", "metrics=[fid]",
-                            f"metrics.fid.reference_path={latent_members['real']}", "metrics.fid.reference_resolution=64",
-                            "metrics.fid.reference_max_items=5", "trainer.enable_progress_bar=false"), config_name="evaluate")
+    cfg = compose(
+        overrides(
+            latent_members,
+            f"vae.pretrained={latent_members['vae']}",
+            "metrics=[fid]",
+            f"metrics.fid.reference_path={latent_members['real']}",
+            "metrics.fid.reference_resolution=64",
+            "metrics.fid.reference_max_items=5",
+            "trainer.enable_progress_bar=false",
+        ),
+        config_name="evaluate",
+    )
     record = evaluate(cfg, tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["metrics"]["fid"] > 0 and saved["samples"]["n"] == 3
@@ -90,8 +119,14 @@ def test_latent_ensembles_need_a_vae_and_a_reference(latent_members, compose, tm
 
     with pytest.raises(HddmError, match="set vae.pretrained="):
         EnsembleEvaluator(to_typed(compose(overrides(latent_members, "metrics=[diversity]"), config_name="evaluate")))
-    evaluator = EnsembleEvaluator(to_typed(compose(overrides(latent_members, f"vae.pretrained={latent_members['vae']}",
-                                                             "metrics=[fid]"), config_name="evaluate")))
+    evaluator = EnsembleEvaluator(
+        to_typed(
+            compose(
+                overrides(latent_members, f"vae.pretrained={latent_members['vae']}", "metrics=[fid]"),
+                config_name="evaluate",
+            )
+        )
+    )
     with pytest.raises(HddmError, match="reference_path"):
         evaluator.prepare()
     record = sample(compose(overrides(latent_members), config_name="sample"), tmp_path / "raw")  # latents kept, no grid

@@ -1,5 +1,6 @@
 """The training entry point end to end on the embedded default (tiny sizes, a few steps)."""
 
+import json
 import math
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 
 import pytest
 import torch
+from conftest import REPO, run_cli
 
 from hddm.bundles import load_expert_bundle
 from hddm.errors import HddmError
@@ -15,10 +17,13 @@ from hddm.io import sha256_file
 from hddm.lit.expert import ExpertModule
 from hddm.train import train
 
-from conftest import REPO, run_cli
-
-FAST = ["data.batch_size=16", "sample.n=4", "sample.steps=2", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+FAST = [
+    "data.batch_size=16",
+    "sample.n=4",
+    "sample.steps=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 
 
 @pytest.mark.parametrize("objective", ["ddpm", "fm"])
@@ -34,9 +39,10 @@ def test_fast_dev_run_each_objective(compose, tmp_path, objective):
 
 
 def test_loss_decreases_on_a_fixed_batch(compose, cache_dir):
-    from hddm.lit.data import ExpertDataModule
-    from hddm.config import validate_train_config
     from dataclasses import asdict
+
+    from hddm.config import validate_train_config
+    from hddm.lit.data import ExpertDataModule
     from hddm.models.dit import get_dit_size
 
     cfg = validate_train_config(compose(["objective=fm", "data.batch_size=32"]))
@@ -46,8 +52,9 @@ def test_loss_decreases_on_a_fixed_batch(compose, cache_dir):
     batch = next(iter(data.val_dataloader()))
     null_text, null_mask = data.null_text()
     torch.manual_seed(0)
-    module = ExpertModule(asdict(get_dit_size("tiny")), 1, 28, 384, null_text, null_mask, "velocity", "linear",
-                          lr=1e-3, warmup_steps=1)
+    module = ExpertModule(
+        asdict(get_dit_size("tiny")), 1, 28, 384, null_text, null_mask, "velocity", "linear", lr=1e-3, warmup_steps=1
+    )
     optimizer = module.configure_optimizers()["optimizer"]
     losses = []
     for step in range(40):
@@ -65,8 +72,16 @@ def final_state(run_dir):
 
 
 def test_resume_after_sigkill_is_bitwise_identical(cache_dir, tmp_path):
-    args = ["hddm.train", "objective=ddpm", "cluster=2", "trainer.max_steps=40", "trainer.val_check_interval=20",
-            "checkpoint.every_n_steps=5", "optim.warmup_steps=10", *FAST]
+    args = [
+        "hddm.train",
+        "objective=ddpm",
+        "cluster=2",
+        "trainer.max_steps=40",
+        "trainer.val_check_interval=20",
+        "checkpoint.every_n_steps=5",
+        "optim.warmup_steps=10",
+        *FAST,
+    ]
     reference = run_cli([*args, f"hydra.run.dir={tmp_path / 'straight'}"], cwd=REPO)
     assert reference.returncode == 0, reference.stderr[-2000:]
 
@@ -120,6 +135,31 @@ def test_cli_errors_are_one_line(cache_dir, tmp_path):
     bad_cluster = run_cli(["hddm.train", "cluster=99", f"hydra.run.dir={tmp_path}"], cwd=REPO)
     assert bad_cluster.returncode == 2 and "Traceback" not in bad_cluster.stderr
     assert bad_cluster.stderr.strip().splitlines()[-1].startswith("hddm: error: cluster 99")
+
+
+def test_cli_trains_any_registered_size_with_overridden_fields(cache_dir, tmp_path):
+    run = run_cli(
+        [
+            "hddm.train",
+            "model=dit_s2",
+            "model.depth=2",
+            "trainer.max_steps=1",
+            "trainer.val_check_interval=1",
+            "trainer.limit_val_batches=1",
+            "data.batch_size=4",
+            "sample.n=1",
+            "sample.steps=1",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    manifest = json.loads((tmp_path / "expert" / "manifest.json").read_text())
+    assert (
+        manifest["model"]["name"] == "dit_s2"
+        and manifest["model"]["depth"] == 2
+        and manifest["model"]["hidden_size"] == 384
+    )
 
 
 def test_wandb_logger_runs_offline_and_is_finished(compose, tmp_path):

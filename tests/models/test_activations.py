@@ -12,8 +12,12 @@ def reference(x):
 
 def points(dtype=torch.float64):
     # the whole range, both tails included: large |x| is where the 1 + tanh and sigmoid forms could part
-    return torch.cat([torch.linspace(-30, 30, 2001, dtype=dtype), torch.randn(1000, dtype=dtype,
-                      generator=torch.Generator().manual_seed(0)) * 3])
+    return torch.cat(
+        [
+            torch.linspace(-30, 30, 2001, dtype=dtype),
+            torch.randn(1000, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 3,
+        ]
+    )
 
 
 def test_sampling_path_equals_tanh_gelu_in_float64():
@@ -41,7 +45,8 @@ def test_training_path_keeps_atens_gradient():
 
 @pytest.mark.parametrize("grad_enabled", [True, False])
 def test_forward_mode_derivative(grad_enabled):
-    """The analysis suite differentiates experts with torch.func JVPs (hddm/analysis/jacobian.py), also under no_grad."""
+    """The analysis suite differentiates experts with torch.func JVPs (hddm/analysis/jacobian.py), also under
+    no_grad."""
     x, tangent = points(), torch.randn(3001, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.set_grad_enabled(grad_enabled):
         torch.testing.assert_close(jvp(gelu_tanh, (x,), (tangent,))[1], jvp(reference, (x,), (tangent,))[1])

@@ -7,7 +7,11 @@ from hddm.errors import HddmError
 from hddm.models.dit import DiT, get_dit_size
 from hddm.models.moe import DiffMoEFFN, ExpertChoiceFFN, TokenChoiceFFN, make_moe_ffn
 from hddm.models.moe_accounting import (
-    CapacityMeter, activated_parameters, capacity_of_last_forward, capacity_predictor_loss, set_moe_inference,
+    CapacityMeter,
+    activated_parameters,
+    capacity_of_last_forward,
+    capacity_predictor_loss,
+    set_moe_inference,
 )
 
 DIM, HIDDEN, N = 16, 32, 4
@@ -39,7 +43,7 @@ def test_training_output_is_the_gated_sum_of_selected_experts():
     expected = torch.zeros_like(pool)
     for i in range(N):
         for s in scores[:, i].topk(3).indices:
-            expected[s] += scores[s, i] * moe.experts.one(i, pool[s:s + 1])[0]
+            expected[s] += scores[s, i] * moe.experts.one(i, pool[s : s + 1])[0]
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -159,7 +163,7 @@ def test_baselines_keep_capacity_one():
     expected = torch.zeros(8, DIM)
     for i in range(N):
         for s in scores[:, i].topk(2).indices:
-            expected[s] += scores[s, i] * ec.experts.one(i, x[0, s:s + 1])[0]
+            expected[s] += scores[s, i] * ec.experts.one(i, x[0, s : s + 1])[0]
     torch.testing.assert_close(out[0], expected, atol=1e-5, rtol=1e-5)
 
 
@@ -177,13 +181,19 @@ def test_dense_dit_is_unchanged_by_the_moe_option():
     assert {k for k in keys if ".blocks.1.mlp" not in "." + k and ".blocks.3.mlp" not in "." + k} <= moe_keys
 
 
-FAST = ["data.batch_size=16", "sample.n=2", "sample.steps=2", "trainer=debug", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+FAST = [
+    "data.batch_size=16",
+    "sample.n=2",
+    "sample.steps=2",
+    "trainer=debug",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 
 
 @pytest.mark.parametrize("objective", ["ddpm", "fm"])
 def test_a_diffmoe_expert_trains_exports_and_reloads(compose, tmp_path, objective):
-    from hddm.bundles import load_expert
+    from hddm.ensemble.members import load_expert
     from hddm.train import train
 
     result = train(compose([f"objective={objective}", "cluster=1", "model=diffmoe_tiny_e4", *FAST]), tmp_path)
@@ -194,12 +204,21 @@ def test_a_diffmoe_expert_trains_exports_and_reloads(compose, tmp_path, objectiv
     assert all(not torch.equal(m.thresholds, torch.full((4,), 0.5)) for m in moe_blocks)  # the trained EMA arrived
     meter = CapacityMeter(expert.network)
     with torch.no_grad():
-        expert.network(torch.randn(2, 1, 28, 28), torch.tensor([100.0, 800.0]), expert.null_text[None].expand(2, -1, -1))
+        expert.network(
+            torch.randn(2, 1, 28, 28), torch.tensor([100.0, 800.0]), expert.null_text[None].expand(2, -1, -1)
+        )
     assert meter.summary()["c_infer_avg"] == capacity_of_last_forward(expert.network)
 
 
 def cfg_overrides(experts):  # no digit named in the prompt: no classifier to build
-    return [f"ensemble.experts={experts}", "routing=threshold", "n=3", "steps=2", "batch_size=2", 'prompt="a handwritten mark"']
+    return [
+        f"ensemble.experts={experts}",
+        "routing=threshold",
+        "n=3",
+        "steps=2",
+        "batch_size=2",
+        'prompt="a handwritten mark"',
+    ]
 
 
 def test_a_diffmoe_expert_samples_in_a_heterogeneous_ensemble_and_records_c_infer(compose, tmp_path):
@@ -211,13 +230,15 @@ def test_a_diffmoe_expert_samples_in_a_heterogeneous_ensemble_and_records_c_infe
     experts = f"[{tmp_path / 'moe' / 'expert'},{tmp_path / 'dense' / 'expert'}]"
     cfg = compose(cfg_overrides(experts), config_name="sample")
     record = sample(cfg, tmp_path / "samples")
-    (name, capacity), = record["c_infer"].items()  # only the MoE expert has an entry
+    ((name, capacity),) = record["c_infer"].items()  # only the MoE expert has an entry
     assert name == "c0_fm" and capacity["c_infer_avg"] > 0
     # Two batches (2 + 1 samples); threshold routing at tau = 0.5 gives the FM expert the first of 2 steps.
     assert len(capacity["c_infer_per_step"]) == 2
     assert capacity["c_infer_avg"] == pytest.approx(sum(capacity["c_infer_per_step"]) / 2, abs=1e-4)
     # moe.mode=gamma with gamma = 0 sends every token to all 4 experts of each MoE layer: C_infer = 4.
-    every = sample(compose([*cfg_overrides(experts), "moe.mode=gamma", "moe.gamma=0.0"], config_name="sample"), tmp_path / "all")
+    every = sample(
+        compose([*cfg_overrides(experts), "moe.mode=gamma", "moe.gamma=0.0"], config_name="sample"), tmp_path / "all"
+    )
     assert every["c_infer"]["c0_fm"]["c_infer_avg"] == pytest.approx(4.0)
     assert every["settings"]["moe"] == {"mode": "gamma", "gamma": 0.0, "capacity": 1.0}
 
@@ -236,10 +257,21 @@ def test_diffmoe_trains_under_ddp_on_cpu(cache_dir, tmp_path):
 
     from conftest import REPO, run_cli
 
-    args = ["hddm.train", "trainer=ddp_cpu", "model=diffmoe_tiny_e4", "trainer.max_steps=3", "trainer.val_check_interval=3",
-            "trainer.limit_val_batches=1", "checkpoint.every_n_steps=3", "data.batch_size=8", "sample.n=2",
-            "sample.steps=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            f"hydra.run.dir={tmp_path}"]
+    args = [
+        "hddm.train",
+        "trainer=ddp_cpu",
+        "model=diffmoe_tiny_e4",
+        "trainer.max_steps=3",
+        "trainer.val_check_interval=3",
+        "trainer.limit_val_batches=1",
+        "checkpoint.every_n_steps=3",
+        "data.batch_size=8",
+        "sample.n=2",
+        "sample.steps=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        f"hydra.run.dir={tmp_path}",
+    ]
     result = run_cli(args, cwd=REPO, env_extra={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((tmp_path / "result.json").read_text())

@@ -40,8 +40,11 @@ def test_cached_network_is_reused_and_a_corrupt_file_retrained(cache_dir):
 
 def test_default_recipe_is_the_shipped_network(cache_dir, tmp_path):
     model, manifest = cached_digit_cnn(tmp_path)  # nothing trained, nothing written to the cache
-    assert manifest["sha256"] == digit_cnn.SHIPPED_SHA256 and manifest["recipe"] == {
-        "steps": 1500, "batch_size": 128, "lr": 2e-3, "seed": 0} and not any(tmp_path.iterdir())
+    assert (
+        manifest["sha256"] == digit_cnn.SHIPPED_SHA256
+        and manifest["recipe"] == {"steps": 1500, "batch_size": 128, "lr": 2e-3, "seed": 0}
+        and not any(tmp_path.iterdir())
+    )
     images, labels = load_split(cache_dir, "test")
     assert accuracy(model, images[:2000], labels[:2000]) > 0.97
 

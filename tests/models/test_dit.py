@@ -63,18 +63,31 @@ def test_masked_text_tokens_are_ignored():
 def test_samples_do_not_interact_within_a_batch():
     model = trained_like(make())
     x, t, text, mask = inputs()
-    torch.testing.assert_close(model(x, t, text, mask)[:1], model(x[:1], t[:1], text[:1], mask[:1]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(x, t, text, mask)[:1], model(x[:1], t[:1], text[:1], mask[:1]), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_dit_checkpoint_names_are_kept():
     names = set(make().state_dict())
-    for name in ["x_embedder.proj.weight", "t_embedder.mlp.0.weight", "blocks.0.attn.qkv.weight", "blocks.1.mlp.fc2.bias",
-                 "blocks.0.scale_shift_table", "t_block.1.weight", "final_layer.linear.weight"]:
+    for name in [
+        "x_embedder.proj.weight",
+        "t_embedder.mlp.0.weight",
+        "blocks.0.attn.qkv.weight",
+        "blocks.1.mlp.fc2.bias",
+        "blocks.0.scale_shift_table",
+        "t_block.1.weight",
+        "final_layer.linear.weight",
+    ]:
         assert name in names
 
 
 def test_size_registry_matches_dit_paper():
-    assert (DIT_SIZES["dit_xl2"].hidden_size, DIT_SIZES["dit_xl2"].depth, DIT_SIZES["dit_xl2"].num_heads) == (1152, 28, 16)
+    assert (DIT_SIZES["dit_xl2"].hidden_size, DIT_SIZES["dit_xl2"].depth, DIT_SIZES["dit_xl2"].num_heads) == (
+        1152,
+        28,
+        16,
+    )
     assert (DIT_SIZES["dit_b2"].hidden_size, DIT_SIZES["dit_b2"].depth) == (768, 12)
     assert (DIT_SIZES["dit_s2"].hidden_size, DIT_SIZES["dit_s2"].depth) == (384, 12)
     with pytest.raises(HddmError, match="model=<name>"):

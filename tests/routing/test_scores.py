@@ -20,7 +20,7 @@ class ExactLogRatio(nn.Module):
 
     def forward(self, x, t_model, text=None, mask=None):
         flat = x.flatten(1)
-        return (-0.5 * (flat - self.mean) ** 2 + 0.5 * flat ** 2).sum(-1, keepdim=True)
+        return (-0.5 * (flat - self.mean) ** 2 + 0.5 * flat**2).sum(-1, keepdim=True)
 
 
 def test_density_ratio_logits_are_the_bayes_posterior_whatever_the_number_of_experts():
@@ -29,8 +29,9 @@ def test_density_ratio_logits_are_the_bayes_posterior_whatever_the_number_of_exp
     x = torch.randn(64, 1, 2, 2, dtype=torch.float64) * 2
     scores = DensityRatioScores([ExactLogRatio(m) for m in means], (sizes / sizes.sum()).log(), 999.0, text_aware=False)
     posterior = torch.softmax(scores.logits(x, torch.full((64,), 0.3), None, None).double(), -1)
-    joint = torch.stack([(sizes[k] / sizes.sum()).log() - 0.5 * ((x.flatten(1) - m) ** 2).sum(-1)
-                         for k, m in enumerate(means)], -1)
+    joint = torch.stack(
+        [(sizes[k] / sizes.sum()).log() - 0.5 * ((x.flatten(1) - m) ** 2).sum(-1) for k, m in enumerate(means)], -1
+    )
     assert torch.allclose(posterior, torch.softmax(joint, -1), atol=1e-6)
 
 
@@ -38,7 +39,10 @@ def test_density_ratio_logits_are_the_bayes_posterior_whatever_the_number_of_exp
 def test_clean_estimate_inverts_the_path_in_float64(name):
     path = get_schedule(name)
     g = torch.Generator().manual_seed(1)
-    x0, eps = torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64), torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64)
+    x0, eps = (
+        torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64),
+        torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64),
+    )
     t = torch.tensor([0.01, 0.2, 0.5, 0.8, 0.97], dtype=torch.float64)
     shape = (-1, 1, 1, 1)
     x_t = path.alpha(t).view(shape) * x0 + path.sigma(t).view(shape) * eps

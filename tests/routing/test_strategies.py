@@ -36,8 +36,10 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     torch.testing.assert_close(top_p_weights(probs, 0.4), torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
 
 
-@pytest.mark.parametrize("order,predictions,high,low", [
-    ("fm_first", [E, V], 1, 0), ("ddpm_first", [E, V], 0, 1), ("fm_first", [V, E], 0, 1), ("listed", [V, V], 0, 1)])
+@pytest.mark.parametrize(
+    "order,predictions,high,low",
+    [("fm_first", [E, V], 1, 0), ("ddpm_first", [E, V], 0, 1), ("fm_first", [V, E], 0, 1), ("listed", [V, V], 0, 1)],
+)
 def test_threshold_picks_the_right_expert_on_each_side_of_tau(order, predictions, high, low):
     t = torch.tensor([0.31, 0.3, 0.29, 1.0, 0.0])
     w = routing_weights(None, t, Routing(strategy="threshold", tau=0.3, order=order), predictions)
@@ -45,7 +47,9 @@ def test_threshold_picks_the_right_expert_on_each_side_of_tau(order, predictions
 
 
 def test_random_topk_ignores_the_router():
-    w = routing_weights(None, torch.rand(64), Routing(strategy="random_topk", k=2), [V] * 4, torch.Generator().manual_seed(0))
+    w = routing_weights(
+        None, torch.rand(64), Routing(strategy="random_topk", k=2), [V] * 4, torch.Generator().manual_seed(0)
+    )
     assert ((w > 0).sum(-1) == 2).all() and (w.sum(0) > 0).all()
 
 

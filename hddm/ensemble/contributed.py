@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from hddm.bundles import Expert, load_routing_info
 from hddm.data.features import ColourQuantiles, PixelFeatures
 from hddm.diffusion.schedules import Schedule
+from hddm.ensemble.members import Expert, load_routing_info
 from hddm.errors import HddmError
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
@@ -32,7 +32,9 @@ def load_all(experts: list[Expert], paths: list[str]) -> list[tuple[dict, dict]]
     infos = [load_routing_info(expert, path) for expert, path in zip(experts, paths)]
     clusters = [m["cluster"] for _, m in infos]
     if len(set(clusters)) != len(clusters):
-        raise HddmError(f"two experts bring routing information for the same cluster ({clusters}): list each cluster once")
+        raise HddmError(
+            f"two experts bring routing information for the same cluster ({clusters}): list each cluster once"
+        )
     return infos
 
 
@@ -46,12 +48,14 @@ def density_ratio_scores(experts: list[Expert], paths: list[str], text_aware: bo
     heads = []
     for (state, manifest), path in zip(infos, paths):
         if kind not in manifest["heads"]:
-            raise HddmError(f"{path} brings no {kind} density-ratio head: retrain it with python -m hddm.train_head "
-                            f"expert={path}" + (" (or set routing.text_aware=false)" if text_aware else ""))
+            raise HddmError(
+                f"{path} brings no {kind} density-ratio head: retrain it with python -m hddm.train_head "
+                f"expert={path}" + (" (or set routing.text_aware=false)" if text_aware else "")
+            )
         spec, data = manifest["heads"][kind], manifest["data"]
         size = DiTConfig(**{name: spec[name] for name in ("hidden_size", "depth", "num_heads", "patch_size")})
         head = Router(size, data["channels"], data["image_size"], 1, spec.get("text_dim"))
-        head.load_state_dict({n[len(f"head.{kind}."):]: v for n, v in state.items() if n.startswith(f"head.{kind}.")})
+        head.load_state_dict({n[len(f"head.{kind}.") :]: v for n, v in state.items() if n.startswith(f"head.{kind}.")})
         heads.append(head.eval().requires_grad_(False))
     sizes = torch.tensor([float(m["num_samples"]) for m in manifests])
     return DensityRatioScores(heads, (sizes / sizes.sum()).log(), time_scale, text_aware)
@@ -63,9 +67,13 @@ def centroid_scores(experts: list[Expert], paths: list[str], path: Schedule, eve
     infos = load_all(experts, paths)
     extractor = agreed([m["centroids"] for _, m in infos], "features", "compute every expert's centroids in one space")
     if extractor not in TRAJECTORY_EXTRACTORS:
-        raise HddmError(f"centroid routing embeds the sampled state each step, which hddm does for "
-                        f"{sorted(TRAJECTORY_EXTRACTORS)}, not {extractor}: use routing.router=density_ratio")
+        raise HddmError(
+            f"centroid routing embeds the sampled state each step, which hddm does for "
+            f"{sorted(TRAJECTORY_EXTRACTORS)}, not {extractor}: use routing.router=density_ratio"
+        )
     if experts[0].manifest["data"]["space"] != "pixel":
-        raise HddmError("centroid routing embeds the sampled state in pixel space: use routing.router=density_ratio for latent experts")
+        raise HddmError(
+            "centroid routing embeds the sampled state in pixel space: use routing.router=density_ratio for latent "
+            "experts"
+        )
     return CentroidScores([state["centroids"] for state, _ in infos], TRAJECTORY_EXTRACTORS[extractor](), path, every)
-

@@ -1,21 +1,31 @@
-"""experiments/issue6.py: every job's overrides compose, shared jobs run once, a selection pulls in only what it
-needs, and the pool reports a failure at once, skips what needs it and finishes the rest."""
+"""experiments/mnist_experiments.py: every job's overrides compose, shared jobs run once, a selection pulls in only
+what it needs, and the pool reports a failure at once, skips what needs it and finishes the rest."""
+
 import importlib.util
 import sys
 
 import pytest
+import yaml
+from conftest import REPO
+from omegaconf import DictConfig, OmegaConf
 
 from hddm.config import to_typed, validate_router_config, validate_train_config
-
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def pool():
-    spec = importlib.util.spec_from_file_location("issue6", REPO / "experiments" / "issue6.py")
+    spec = importlib.util.spec_from_file_location("mnist_experiments", REPO / "experiments" / "mnist_experiments.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def same_value(composed, given: str) -> bool:
+    """Whether a composed config value is what the command line gave (numbers compared as numbers)."""
+    try:
+        return float(composed) == float(given)
+    except (TypeError, ValueError):
+        return str(composed) == str(yaml.safe_load(given))
 
 
 def hydra_overrides(command):
@@ -29,12 +39,23 @@ def test_every_job_composes_against_the_schema(pool, compose):
     entry_points = {job.command[2] for job in jobs if job.command[1] == "-m"}
     assert all("-m" not in job.command[4:] for job in jobs)  # a multirun flag after an override: Hydra refuses it
     assert entry_points == {"hddm.train", "hddm.train_router", "hddm.evaluate", "hddm.report"}
-    validate = {"hddm.train": ("train", validate_train_config), "hddm.train_router": ("train_router", validate_router_config),
-                "hddm.evaluate": ("evaluate", to_typed)}
+    validate = {
+        "hddm.train": ("train", validate_train_config),
+        "hddm.train_router": ("train_router", validate_router_config),
+        "hddm.evaluate": ("evaluate", to_typed),
+    }
     for job in jobs:
         if job.command[1] == "-m" and job.command[2] in validate:
             config_name, check = validate[job.command[2]]
-            assert check(compose(hydra_overrides(job.command), config_name=config_name)), job.name
+            overrides = hydra_overrides(job.command)
+            typed = OmegaConf.structured(check(compose(overrides, config_name=config_name)))
+            for key, value in (
+                o.split("=", 1) for o in overrides if "=" in o and "[" not in o and "/" not in o.split("=")[0]
+            ):
+                if OmegaConf.select(typed, key) is not None and not isinstance(
+                    OmegaConf.select(typed, key), DictConfig
+                ):
+                    assert same_value(OmegaConf.select(typed, key), value), (job.name, key)
 
 
 def test_shared_runs_are_one_job_and_every_need_is_a_job(pool):
@@ -48,14 +69,22 @@ def test_shared_runs_are_one_job_and_every_need_is_a_job(pool):
 def test_a_selection_trains_only_what_it_needs(pool):
     names = {job.name for job in pool.graph([0, 1], ["exp35"], ["threshold/*_s0"])}
     assert {name for name in names if name.startswith("train/")} == {
-        "train/fm_kmeans8_c2_tiny_s0", "train/ddpm_kmeans8_c2_tiny_s0", "train/ddpm_linear_kmeans8_c2_tiny_s0"}
+        "train/fm_kmeans8_c2_tiny_s0",
+        "train/ddpm_kmeans8_c2_tiny_s0",
+        "train/ddpm_linear_kmeans8_c2_tiny_s0",
+    }
     assert not any(name.endswith("_s1") for name in names)
 
 
 def test_longest_chain_first(pool):
     jobs = pool.graph([0], ["exp1"])
     chain = pool.critical_minutes(jobs)
-    assert chain["train/mono_s0"] > chain["train/fm_kmeans8_c0_tiny_s0"] > chain["k8/fm8_full_s0"] > chain["tables/exp1_s0"]
+    assert (
+        chain["train/mono_s0"]
+        > chain["train/fm_kmeans8_c0_tiny_s0"]
+        > chain["k8/fm8_full_s0"]
+        > chain["tables/exp1_s0"]
+    )
 
 
 def test_a_failure_skips_what_needs_it_and_the_rest_goes_on(pool, tmp_path, monkeypatch, capsys):

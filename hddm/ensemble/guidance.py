@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion, clean_and_noise, expert_velocity
 from hddm.diffusion.guidance import doubled_batch, split_guided
 from hddm.diffusion.objectives import Prediction
 from hddm.diffusion.solvers import SOLVERS, ddim
+from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
 
 
@@ -29,7 +29,9 @@ def guided_velocity(expert: Expert, x, t, text, text_mask, cfg_scale: float, con
 def guided_denoiser(expert: Expert, text, text_mask, cfg_scale: float, conversion: Conversion):
     """(x, t) -> (x0_hat, eps_hat) from the CFG-guided epsilon of an epsilon expert, on its own schedule."""
     if expert.objective.prediction is not Prediction.EPSILON:
-        raise HddmError("solver=ddim is the native sampler of DDPM (epsilon) experts: use euler or heun for this expert")
+        raise HddmError(
+            "solver=ddim is the native sampler of DDPM (epsilon) experts: use euler or heun for this expert"
+        )
     b = text.shape[0]
     both_text = torch.cat([text, expert.null_text.expand(b, *expert.null_text.shape)])
     both_mask = torch.cat([text_mask, expert.null_mask.expand(b, *expert.null_mask.shape)])
@@ -42,12 +44,22 @@ def guided_denoiser(expert: Expert, text, text_mask, cfg_scale: float, conversio
 
 
 @torch.no_grad()
-def sample_expert(expert: Expert, text, text_mask, noise, steps: int = 50, cfg_scale: float = 3.0,
-                  solver: str = "euler", conversion: Conversion = Conversion()) -> torch.Tensor:
+def sample_expert(
+    expert: Expert,
+    text,
+    text_mask,
+    noise,
+    steps: int = 50,
+    cfg_scale: float = 3.0,
+    solver: str = "euler",
+    conversion: Conversion = Conversion(),
+) -> torch.Tensor:
     """One expert alone, integrated from noise (t = 1) to data (t = 0): Euler/Heun on its velocity (converted
     for epsilon experts), or, for epsilon experts, their native DDIM sampler (solver="ddim")."""
     if solver == "ddim":
-        return ddim(guided_denoiser(expert, text, text_mask, cfg_scale, conversion), noise, steps, expert.objective.schedule)
+        return ddim(
+            guided_denoiser(expert, text, text_mask, cfg_scale, conversion), noise, steps, expert.objective.schedule
+        )
 
     def field(x, t):
         return guided_velocity(expert, x, t, text, text_mask, cfg_scale, conversion)

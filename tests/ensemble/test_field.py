@@ -1,11 +1,11 @@
 import torch
 from torch import nn
 
-from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
-from hddm.routing.ensemble import EnsembleField
+from hddm.ensemble.field import EnsembleField
+from hddm.ensemble.members import Expert
 from hddm.routing.scores import RoutingScores, TrainedRouterScores
 from hddm.routing.strategies import Routing
 
@@ -32,14 +32,23 @@ class FixedScores(RoutingScores):
 
 def experts(values):
     objective = make_objective("velocity", get_schedule("linear"))
-    return [Expert(ConstantNet(v), objective, torch.zeros(2, 3), torch.ones(2, dtype=torch.bool), {"cluster": k})
-            for k, v in enumerate(values)]
+    return [
+        Expert(ConstantNet(v), objective, torch.zeros(2, 3), torch.ones(2, dtype=torch.bool), {"cluster": k})
+        for k, v in enumerate(values)
+    ]
 
 
 def field(members, logits, routing):
     b = logits.shape[0]
-    return EnsembleField(members, FixedScores(logits), routing, Conversion(), torch.zeros(b, 2, 3),
-                         torch.ones(b, 2, dtype=torch.bool), cfg_scale=1.0)
+    return EnsembleField(
+        members,
+        FixedScores(logits),
+        routing,
+        Conversion(),
+        torch.zeros(b, 2, 3),
+        torch.ones(b, 2, dtype=torch.bool),
+        cfg_scale=1.0,
+    )
 
 
 def test_sparse_dispatch_runs_each_expert_only_on_its_samples():
@@ -76,8 +85,15 @@ def test_trained_router_scores_take_its_columns_for_the_experts_clusters_at_its_
     members = experts([1.0, 2.0])
     router = FixedRouter(torch.tensor([[0.0, 1.0, 0.0, 9.0]]))  # cluster 3 is the router's favourite
     scores = TrainedRouterScores(router, [3, 1], time_scale=500.0)
-    f = EnsembleField(members, scores, Routing(strategy="top1"), Conversion(), torch.zeros(1, 2, 3),
-                      torch.ones(1, 2, dtype=torch.bool), cfg_scale=1.0)
+    f = EnsembleField(
+        members,
+        scores,
+        Routing(strategy="top1"),
+        Conversion(),
+        torch.zeros(1, 2, 3),
+        torch.ones(1, 2, dtype=torch.bool),
+        cfg_scale=1.0,
+    )
     u = f(torch.zeros(1, 1, 2, 2), torch.full((1,), 0.5))
     assert u[0, 0, 0, 0] == 1.0 and router.times[0].item() == 250.0
 
@@ -89,15 +105,29 @@ class NoOpinion(RoutingScores):
 
 def test_a_source_without_an_opinion_weights_every_expert_equally():
     members = experts([1.0, 2.0, 6.0])
-    f = EnsembleField(members, NoOpinion(), Routing(strategy="topk", k=2), Conversion(), torch.zeros(2, 2, 3),
-                      torch.ones(2, 2, dtype=torch.bool), cfg_scale=1.0)
+    f = EnsembleField(
+        members,
+        NoOpinion(),
+        Routing(strategy="topk", k=2),
+        Conversion(),
+        torch.zeros(2, 2, 3),
+        torch.ones(2, 2, dtype=torch.bool),
+        cfg_scale=1.0,
+    )
     u = f(torch.zeros(2, 1, 2, 2), torch.full((2,), 1.0))
     assert torch.allclose(u, torch.full_like(u, 3.0)) and [m.network.calls for m in members] == [[4], [4], [4]]
 
 
 def test_a_lone_expert_takes_every_step_without_a_router():
     (member,) = experts([2.0])
-    f = EnsembleField([member], None, Routing(strategy="top1"), Conversion(), torch.zeros(3, 2, 3),
-                      torch.ones(3, 2, dtype=torch.bool), cfg_scale=1.0)
+    f = EnsembleField(
+        [member],
+        None,
+        Routing(strategy="top1"),
+        Conversion(),
+        torch.zeros(3, 2, 3),
+        torch.ones(3, 2, dtype=torch.bool),
+        cfg_scale=1.0,
+    )
     u = f(torch.zeros(3, 1, 2, 2), torch.full((3,), 0.5))
     assert member.network.calls == [6] and torch.equal(u, torch.full_like(u, 2.0))  # cond + uncond of all three

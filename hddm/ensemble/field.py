@@ -12,12 +12,12 @@ from contextlib import contextmanager
 
 import torch
 
-from hddm.bundles import Expert
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.objectives import broadcast_time
+from hddm.ensemble.guidance import guided_velocity
+from hddm.ensemble.members import Expert
 from hddm.routing.scores import RoutingScores
 from hddm.routing.strategies import Routing, check_routing, needs_router, routing_weights
-from hddm.sampling import guided_velocity
 
 
 class UsageStats:
@@ -51,8 +51,19 @@ class UsageStats:
 class EnsembleField:
     """field(x [B, ...], t [B]) -> u [B, ...]; `scores` gives the routing logits over the experts, in their order."""
 
-    def __init__(self, experts: list[Expert], scores: RoutingScores | None, routing: Routing, conversion: Conversion,
-                 text, text_mask, cfg_scale: float, offload: bool = False, seed: int = 0, usage: UsageStats | None = None):
+    def __init__(
+        self,
+        experts: list[Expert],
+        scores: RoutingScores | None,
+        routing: Routing,
+        conversion: Conversion,
+        text,
+        text_mask,
+        cfg_scale: float,
+        offload: bool = False,
+        seed: int = 0,
+        usage: UsageStats | None = None,
+    ):
         check_routing(routing, len(experts))
         self.experts, self.routing, self.conversion = experts, routing, conversion
         self.scores = None if scores is None else scores.fresh()
@@ -82,7 +93,9 @@ class EnsembleField:
         yet (centroid routing before its first x0 estimate) weights every expert equally."""
         logits = self.router_logits(x, t)
         if logits is None and self.scores is not None and needs_router(self.routing.strategy, len(self.experts)):
-            return None, torch.full((x.shape[0], len(self.experts)), 1.0 / len(self.experts), dtype=t.dtype, device=x.device)
+            return None, torch.full(
+                (x.shape[0], len(self.experts)), 1.0 / len(self.experts), dtype=t.dtype, device=x.device
+            )
         return logits, routing_weights(logits, t, self.routing, self.predictions, self.generator)
 
     def expert_velocity(self, k: int, x, t, rows=None):
@@ -90,7 +103,15 @@ class EnsembleField:
         rows = slice(None) if rows is None else rows
         self.usage.evaluations += x[rows].shape[0]
         with self.on_device(self.experts[k], x.device):
-            return guided_velocity(self.experts[k], x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion)
+            return guided_velocity(
+                self.experts[k],
+                x[rows],
+                t[rows],
+                self.text[rows],
+                self.text_mask[rows],
+                self.cfg_scale,
+                self.conversion,
+            )
 
     def all_velocities(self, x, t):
         """Every expert's guided velocity [K, B, ...], routed or not: for analyses."""
@@ -108,7 +129,9 @@ class EnsembleField:
             if rows.numel() == 0:
                 continue
             with self.on_device(expert, x.device):
-                v = guided_velocity(expert, x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion)
+                v = guided_velocity(
+                    expert, x[rows], t[rows], self.text[rows], self.text_mask[rows], self.cfg_scale, self.conversion
+                )
             combined[rows] += broadcast_time(weights[rows, k].to(x.dtype), v) * v
         if self.scores is not None:
             self.scores.observe(x, t, combined)

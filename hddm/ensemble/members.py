@@ -1,0 +1,115 @@
+"""The ensemble's members as loaded from their bundles, for contributors who never coordinate.
+
+An expert's manifest says everything needed to use its weights without the code that trained them
+(objective, prediction type, schedule, time scaling, cluster, data space and shape, text encoder, model
+size); a router's says its clusters, inputs and time scale. An ensemble is refused when its members disagree on
+what they model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hddm.bundles import EXPERT_FORMAT, ROUTER_FORMAT, ROUTING_DIR, ROUTING_FORMAT, load_bundle
+from hddm.diffusion.objectives import Objective, make_objective
+from hddm.diffusion.schedules import get_schedule
+from hddm.errors import HddmError
+from hddm.models.dit import DiT, DiTConfig
+from hddm.models.router import Router
+
+SHARED_FIELDS = ("space", "channels", "image_size")  # what every member of an ensemble must agree on
+
+
+def model_size(manifest: dict) -> DiTConfig:
+    fields = {k: v for k, v in manifest["model"].items() if k != "name"}
+    return DiTConfig(**fields)
+
+
+def load_state(module: torch.nn.Module, state: dict, prefix: str, directory) -> None:
+    own = {name[len(prefix) :]: value for name, value in state.items() if name.startswith(prefix)}
+    try:
+        module.load_state_dict(own)
+    except RuntimeError as error:
+        raise HddmError(
+            f"{directory}: weights do not fit the model in its manifest ({str(error).splitlines()[0]})"
+        ) from None
+
+
+@dataclass
+class Expert:
+    network: DiT  # raw backbone: network(x, t_model, text, mask) -> epsilon or velocity
+    objective: Objective
+    null_text: torch.Tensor  # [L, D], the empty prompt's embedding (CFG)
+    null_mask: torch.Tensor
+    manifest: dict
+
+
+def expert_name(manifest: dict) -> str:
+    """How records and reports name an ensemble member: c<cluster>_<objective>."""
+    return f"c{manifest['cluster']}_{manifest['objective']}"
+
+
+def load_expert(directory) -> Expert:
+    state, manifest = load_bundle(directory, EXPERT_FORMAT)
+    data = manifest["data"]
+    network = DiT(model_size(manifest), data["channels"], data["image_size"], manifest["text_dim"])
+    load_state(network, state, "model.", directory)
+    objective = make_objective(manifest["prediction"], get_schedule(manifest["schedule"]), manifest["time_scale"])
+    return Expert(network.eval().requires_grad_(False), objective, state["null_text"], state["null_mask"], manifest)
+
+
+def load_router(directory) -> tuple[Router, dict]:
+    state, manifest = load_bundle(directory, ROUTER_FORMAT)
+    data = manifest["data"]
+    router = Router(
+        model_size(manifest), data["channels"], data["image_size"], manifest["num_clusters"], manifest.get("text_dim")
+    )
+    load_state(router, state, "model.", directory)
+    return router.eval().requires_grad_(False), manifest
+
+
+def load_routing_info(expert: Expert, expert_dir) -> tuple[dict[str, torch.Tensor], dict]:
+    """The routing information an expert brings (density-ratio heads, cluster centroids), bound to its weights."""
+    directory = Path(expert_dir) / ROUTING_DIR
+    if not directory.is_dir():
+        raise HddmError(
+            f"{expert_dir} carries no routing information ({ROUTING_DIR}/): train it with "
+            f"python -m hddm.train_head expert={expert_dir}, or use routing.router=trained"
+        )
+    state, manifest = load_bundle(directory, ROUTING_FORMAT)
+    if manifest.get("expert_weights_sha256") != expert.manifest["weights_sha256"]:
+        raise HddmError(
+            f"{directory} was trained for other expert weights: retrain it with python -m hddm.train_head "
+            f"expert={expert_dir}"
+        )
+    return state, manifest
+
+
+def check_compatible(experts: list[Expert], router_manifest: dict | None) -> None:
+    """One-line refusal naming the first field on which the ensemble's members disagree."""
+    reference = experts[0].manifest
+    members = [(e.manifest, "expert") for e in experts[1:]] + ([(router_manifest, "router")] if router_manifest else [])
+    for manifest, role in members:
+        for name in SHARED_FIELDS:
+            if manifest["data"][name] != reference["data"][name]:
+                raise HddmError(
+                    f"{role} has data.{name}={manifest['data'][name]!r}, the first expert "
+                    f"{reference['data'][name]!r}: an ensemble must model one data space"
+                )
+        if role == "expert" and manifest["text_encoder"] != reference["text_encoder"]:
+            raise HddmError(
+                f"experts disagree on text_encoder ({manifest['text_encoder']} vs {reference['text_encoder']}): "
+                "use experts trained with one text encoder"
+            )
+        if role == "router" and manifest.get("text_encoder") not in (None, reference["text_encoder"]):
+            raise HddmError(
+                f"the text-aware router uses text_encoder {manifest['text_encoder']}, the experts "
+                f"{reference['text_encoder']}: retrain the router with the experts' encoder"
+            )
+        if role == "router" and manifest["partition"]["sha256"] != reference["partition"]["sha256"]:
+            raise HddmError(
+                "the router was trained on another partition than the experts (partition.sha256 differs): retrain it"
+            )

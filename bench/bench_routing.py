@@ -127,6 +127,29 @@ def machine() -> dict:
     }
 
 
+def write_results(stem: str, title: str, results: list[dict], table: list[str]) -> None:
+    """bench/results/<stem>.json (results with command, date, machine) and <stem>.md (title, provenance, table)."""
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        "results": results,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# {title}",
+        "",
+        f"`{report['command']}` on {report['machine']['cpu']}, {report['machine']['threads']} threads, torch "
+        f"{report['machine']['torch']}, {report['date'][:10]}, load average at start "
+        f"{' '.join(report['machine']['loadavg_start'])}",
+        "",
+        *table,
+    ]
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", type=int, default=8)
@@ -137,32 +160,14 @@ def main() -> None:
     sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
     rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
     results = [measure(size, args.experts, rounds, repeats) for size in sizes]
-    report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(),
-        "machine": machine(),
-        "results": results,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "routing_dispatch.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# Routed sampling step cost (K={args.experts})",
-        "",
-        f"`{report['command']}` on {report['machine']['cpu']}, "
-        f"{report['machine']['threads']} threads, torch {report['machine']['torch']}, {report['date'][:10]}, load average at "
-        f"start {' '.join(report['machine']['loadavg_start'])}",
-        "",
-        "| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |",
-        "|---|---|---|---|---|---|---|",
+    rows = [
+        f"| {r['size']} | {r['batch']} | {r['seconds_per_step']['single']['median']:.4f} | {r['ratio_to_single']['top1']}x | "
+        f"{r['ratio_to_single']['top2']}x | {r['ratio_to_single']['full']}x | "
+        f"{'yes' if r['targets']['top2_at_most_2.3x'] else 'no'} |"
+        for r in results
     ]
-    for r in results:
-        ratio = r["ratio_to_single"]
-        lines.append(
-            f"| {r['size']} | {r['batch']} | {r['seconds_per_step']['single']['median']:.4f} | {ratio['top1']}x | "
-            f"{ratio['top2']}x | {ratio['full']}x | {'yes' if r['targets']['top2_at_most_2.3x'] else 'no'} |"
-        )
-    (RESULTS / "routing_dispatch.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    header = ["| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |", "|---|---|---|---|---|---|---|"]
+    write_results("routing_dispatch", f"Routed sampling step cost (K={args.experts})", results, [*header, *rows])
 
 
 if __name__ == "__main__":

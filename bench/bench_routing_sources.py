@@ -12,16 +12,13 @@ Measured interleaved in one run, median of rounds; the unit is one expert's cond
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from bench_routing import SETTINGS, machine
+from bench_routing import SETTINGS, write_results
 
 from hddm.config import HeadSizeConfig
 from hddm.data.features import ColourQuantiles
@@ -102,29 +99,13 @@ def main() -> None:
     sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
     rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
     results = [measure(size, args.experts, rounds, repeats) for size in sizes]
-    report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(),
-        "machine": machine(),
-        "results": results,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "routing_sources.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# Routing logits per step by source (K={args.experts})",
-        "",
-        f"`{report['command']}` on {report['machine']['cpu']}, {report['machine']['threads']} threads, torch "
-        f"{report['machine']['torch']}, {report['date'][:10]}, load average at start "
-        f"{' '.join(report['machine']['loadavg_start'])}",
-        "",
-        "| size | batch | source | s / step | x one expert's guided pass |",
-        "|---|---|---|---|---|",
+    rows = [
+        f"| {r['size']} | {r['batch']} | {name} | {value:.4f} | {r['ratio_to_one_expert'][name]} |"
+        for r in results
+        for name, value in r["seconds"].items()
     ]
-    for r in results:
-        for name, value in r["seconds"].items():
-            lines.append(f"| {r['size']} | {r['batch']} | {name} | {value:.4f} | {r['ratio_to_one_expert'][name]} |")
-    (RESULTS / "routing_sources.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    header = ["| size | batch | source | s / step | x one expert's guided pass |", "|---|---|---|---|---|"]
+    write_results("routing_sources", f"Routing logits per step by source (K={args.experts})", results, [*header, *rows])
 
 
 if __name__ == "__main__":

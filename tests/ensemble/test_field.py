@@ -131,3 +131,13 @@ def test_a_lone_expert_takes_every_step_without_a_router():
     )
     u = f(torch.zeros(3, 1, 2, 2), torch.full((3,), 0.5))
     assert member.network.calls == [6] and torch.equal(u, torch.full_like(u, 2.0))  # cond + uncond of all three
+
+
+def test_the_order_of_the_listed_experts_does_not_change_the_field():
+    values, logits = [1.0, 2.0, 5.0], torch.tensor([[0.3, 1.2, -0.4], [2.0, -1.0, 0.1]])
+    order = [2, 0, 1]
+    x, t = torch.zeros(2, 1, 2, 2), torch.full((2,), 0.5)
+    for routing in (Routing(strategy="full"), Routing(strategy="topk", k=2), Routing(strategy="top1")):
+        listed = field(experts(values), logits, routing)(x, t)
+        shuffled = field(experts([values[k] for k in order]), logits[:, order], routing)(x, t)
+        torch.testing.assert_close(shuffled, listed)

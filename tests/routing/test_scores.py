@@ -72,3 +72,28 @@ def test_centroid_scores_follow_the_x0_estimate_and_refresh_every_m_evaluations(
     assert (scores.logits(constant_colour(0.0), t, None, None).argmax(-1) == 1).all()
     fresh = scores.fresh()
     assert fresh.logits(constant_colour(0.0), t, None, None) is None and math.isclose(fresh.every, 2)
+
+
+def test_adding_a_bundle_is_order_independent():
+    """Listing the experts in another order permutes their scores and changes nothing else."""
+    torch.manual_seed(2)
+    means, sizes = [-1.0, 0.5, 2.0], torch.tensor([100.0, 300.0, 600.0])
+    x, t = torch.randn(16, 1, 2, 2), torch.full((16,), 0.4)
+    order = [2, 0, 1]
+    listed = DensityRatioScores([ExactLogRatio(m) for m in means], (sizes / sizes.sum()).log(), 999.0, False)
+    shuffled_sizes = sizes[order]
+    shuffled = DensityRatioScores(
+        [ExactLogRatio(means[k]) for k in order], (shuffled_sizes / shuffled_sizes.sum()).log(), 999.0, False
+    )
+    assert torch.allclose(shuffled.logits(x, t, None, None), listed.logits(x, t, None, None)[:, order])
+    centroids = [torch.tensor([[float(k)]]) for k in range(3)]
+    path = get_schedule("linear")
+    by_list = CentroidScores(centroids, mean_colour, path, 1)
+    by_shuffle = CentroidScores([centroids[k] for k in order], mean_colour, path, 1)
+    for scores in (by_list, by_shuffle):
+        scores.observe(constant_colour(-1.0), torch.zeros(2), torch.zeros(2, 3, 4, 4))
+    zeros = torch.zeros(2)
+    assert torch.equal(
+        by_shuffle.logits(constant_colour(0.0), zeros, None, None),
+        by_list.logits(constant_colour(0.0), zeros, None, None)[:, order],
+    )

@@ -97,3 +97,48 @@ def test_adding_a_bundle_is_order_independent():
         by_shuffle.logits(constant_colour(0.0), zeros, None, None),
         by_list.logits(constant_colour(0.0), zeros, None, None)[:, order],
     )
+
+
+class QuadraticHead(nn.Module):
+    """A head that can represent any 1-D Gaussian log-ratio: a + b x + c x^2."""
+
+    def __init__(self):
+        super().__init__()
+        self.coef = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+
+    def forward(self, x, t_model=None, text=None, mask=None):
+        flat = x.flatten(1)[:, :1]
+        return self.coef[0] + self.coef[1] * flat + self.coef[2] * flat**2
+
+
+def test_heads_trained_own_vs_reference_recover_the_posterior_of_a_gaussian_mixture():
+    """Each head fit alone with the balanced logistic loss of hddm.lit.density_head (own samples vs the shared
+    reference N(0, 1)) estimates log p_k / p_ref; with log pi_k added they give the mixture's posterior (float64)."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(3)
+    means, sizes = [-1.5, 0.5, 2.0], torch.tensor([200.0, 300.0, 500.0], dtype=torch.float64)
+    heads = []
+    for mean in means:
+        own = mean + torch.randn(20000, 1, 1, 1, generator=g, dtype=torch.float64)
+        reference = torch.randn(20000, 1, 1, 1, generator=g, dtype=torch.float64) * 1.5  # covers every cluster
+        x, labels = torch.cat([own, reference]), torch.cat([torch.ones(20000), torch.zeros(20000)]).double()
+        head = QuadraticHead()
+        optimizer = torch.optim.LBFGS(head.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+        def loss():
+            optimizer.zero_grad()
+            value = F.binary_cross_entropy_with_logits(head(x).squeeze(-1), labels)
+            value.backward()
+            return value
+
+        optimizer.step(loss)
+        heads.append(head.requires_grad_(False))
+    scores = DensityRatioScores(heads, (sizes / sizes.sum()).log(), 999.0, text_aware=False)
+    x = torch.linspace(-3, 3.5, 50, dtype=torch.float64).view(-1, 1, 1, 1)
+    posterior = torch.softmax(scores.logits(x, torch.zeros(50), None, None).double(), -1)
+    joint = torch.stack(
+        [(sizes[k] / sizes.sum()).log() - 0.5 * (x.flatten() - m) ** 2 for k, m in enumerate(means)], -1
+    )
+    error = (posterior - torch.softmax(joint, -1)).abs().max()
+    assert error < 0.02

@@ -127,6 +127,20 @@ def machine() -> dict:
     }
 
 
+def measure_sizes(measure, doc: str) -> tuple[argparse.Namespace, list[dict]]:
+    """The routing benchmarks' command line (--experts, --rounds, --repeats, --quick) and measure(size, K, rounds,
+    repeats) over the tiny and DiT-S/2 settings (tiny only with --quick)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--experts", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 rounds x 1 repeat, tiny size only")
+    args = parser.parse_args()
+    sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
+    rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
+    return args, [measure(size, args.experts, rounds, repeats) for size in sizes]
+
+
 def write_results(stem: str, title: str, results: list[dict], table: list[str]) -> None:
     """bench/results/<stem>.json (results with command, date, machine) and <stem>.md (title, provenance, table)."""
     report = {
@@ -151,15 +165,7 @@ def write_results(stem: str, title: str, results: list[dict], table: list[str]) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experts", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="2 rounds x 1 repeat, tiny size only")
-    args = parser.parse_args()
-    sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
-    rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
-    results = [measure(size, args.experts, rounds, repeats) for size in sizes]
+    args, results = measure_sizes(measure, __doc__)
     rows = [
         f"| {r['size']} | {r['batch']} | {r['seconds_per_step']['single']['median']:.4f} | {r['ratio_to_single']['top1']}x | "
         f"{r['ratio_to_single']['top2']}x | {r['ratio_to_single']['full']}x | "

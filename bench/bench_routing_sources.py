@@ -11,14 +11,13 @@ Measured interleaved in one run, median of rounds; the unit is one expert's cond
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from bench_routing import SETTINGS, write_results
+from bench_routing import SETTINGS, measure_sizes, write_results
 
 from hddm.config import HeadSizeConfig
 from hddm.data.features import ColourQuantiles
@@ -90,15 +89,7 @@ def measure(size: str, k: int, rounds: int, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experts", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="2 rounds x 1 repeat, tiny size only")
-    args = parser.parse_args()
-    sizes = ["tiny"] if args.quick else ["tiny", "dit_s2"]
-    rounds, repeats = (2, 1) if args.quick else (args.rounds, args.repeats)
-    results = [measure(size, args.experts, rounds, repeats) for size in sizes]
+    args, results = measure_sizes(measure, __doc__)
     rows = [
         f"| {r['size']} | {r['batch']} | {name} | {value:.4f} | {r['ratio_to_one_expert'][name]} |"
         for r in results

@@ -14,6 +14,7 @@ from hddm.data.embedded import EMBEDDED
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
+from hddm.io import sha256_file
 from hddm.models.dit import DIT_SIZES, DiTConfig
 
 
@@ -43,6 +44,27 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     moe: str = ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN is an MoE layer
     num_experts: int = 0
+
+
+def data_record(data: DataConfig) -> dict:
+    """What a bundle's manifest says of the data it models (readers check an ensemble's members agree on it)."""
+    return {
+        "name": data.name,
+        "space": data.space,
+        "channels": data.channels,
+        "image_size": data.image_size,
+        "scale_factor": data.scale_factor,
+    }
+
+
+def partition_record(partition: PartitionConfig) -> dict:
+    """What a bundle's manifest says of the partition it was trained on, with the assignment file's sha256."""
+    return {
+        "name": partition.name,
+        "method": partition.method,
+        "num_clusters": partition.num_clusters,
+        "sha256": sha256_file(partition.path),
+    }
 
 
 def model_size(model: ModelConfig) -> DiTConfig:

@@ -17,14 +17,14 @@ from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
-from hddm.config import TrainConfig, model_size, register_configs, validate_train_config
+from hddm.config import TrainConfig, data_record, model_size, partition_record, register_configs, validate_train_config
 from hddm.data.mnist import DIGIT_WORDS
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
 from hddm.inits import apply_init
-from hddm.io import sha256_file, write_json
+from hddm.io import write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
@@ -43,19 +43,8 @@ def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
         "schedule": cfg.schedule.name,
         "time_scale": cfg.objective.time_scale,
         "cluster": cfg.cluster,
-        "partition": {
-            "name": cfg.partition.name,
-            "method": cfg.partition.method,
-            "num_clusters": cfg.partition.num_clusters,
-            "sha256": sha256_file(cfg.partition.path),
-        },
-        "data": {
-            "name": cfg.data.name,
-            "space": cfg.data.space,
-            "channels": cfg.data.channels,
-            "image_size": cfg.data.image_size,
-            "scale_factor": cfg.data.scale_factor,
-        },
+        "partition": partition_record(cfg.partition),
+        "data": data_record(cfg.data),
         "text_encoder": text_encoder_id(cfg.text),
         "text_dim": text_dim,
         "text": {"name": cfg.text.name, "kwargs": dict(cfg.text.kwargs)},

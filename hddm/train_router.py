@@ -15,8 +15,15 @@ from omegaconf import DictConfig
 
 from hddm import __version__
 from hddm.bundles import ROUTER_FORMAT, save_bundle
-from hddm.config import RouterTrainConfig, model_size, register_configs, validate_router_config
-from hddm.io import sha256_file, write_json
+from hddm.config import (
+    RouterTrainConfig,
+    data_record,
+    model_size,
+    partition_record,
+    register_configs,
+    validate_router_config,
+)
+from hddm.io import write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, text_encoder_id
@@ -30,19 +37,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 def router_manifest(cfg: RouterTrainConfig, text_dim: int) -> dict:
     return {
         "num_clusters": cfg.partition.num_clusters,
-        "partition": {
-            "name": cfg.partition.name,
-            "method": cfg.partition.method,
-            "num_clusters": cfg.partition.num_clusters,
-            "sha256": sha256_file(cfg.partition.path),
-        },
-        "data": {
-            "name": cfg.data.name,
-            "space": cfg.data.space,
-            "channels": cfg.data.channels,
-            "image_size": cfg.data.image_size,
-            "scale_factor": cfg.data.scale_factor,
-        },
+        "partition": partition_record(cfg.partition),
+        "data": data_record(cfg.data),
         "trained_clusters": sorted(cfg.clusters)
         if cfg.clusters is not None
         else list(range(cfg.partition.num_clusters)),

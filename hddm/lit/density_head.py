@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hddm.data.datasets import CaptionTableDataset
-from hddm.lit.optim import adamw
+from hddm.lit.optim import adamw_cosine
 from hddm.lit.router import ACCURACY_TIMES, TIME_SCALE, fm_noised
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
@@ -117,7 +117,4 @@ class DensityHeadModule(L.LightningModule):
         checkpoint["hddm_head"] = dict(self.hparams.identity or {})  # what a resume checks it continues
 
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = adamw(self.heads.parameters(), self.device, hp.lr, weight_decay=hp.weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, hp.max_steps), eta_min=hp.lr_min)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_cosine(self.heads.parameters(), self.device, self.hparams)

@@ -15,3 +15,11 @@ def adamw(
 ) -> torch.optim.AdamW:
     fused = True if torch.device(device).type == "cpu" else None
     return torch.optim.AdamW(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, fused=fused)
+
+
+def adamw_cosine(parameters, device: torch.device, hp) -> dict:
+    """Lightning's optimizer config of the classifiers (router, density-ratio heads): AdamW with hp.lr and
+    hp.weight_decay, cosine-annealed per step to hp.lr_min over hp.max_steps, no warm-up (supplement 1.3)."""
+    optimizer = adamw(parameters, device, hp.lr, weight_decay=hp.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, hp.max_steps), eta_min=hp.lr_min)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from hddm.diffusion.objectives import broadcast_time
-from hddm.lit.optim import adamw
+from hddm.lit.optim import adamw_cosine
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
 
@@ -90,10 +90,7 @@ class RouterModule(L.LightningModule):
         }
 
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = adamw(self.model.parameters(), self.device, hp.lr, weight_decay=hp.weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, hp.max_steps), eta_min=hp.lr_min)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_cosine(self.model.parameters(), self.device, self.hparams)
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["hddm_router"] = dict(self.hparams.manifest or {})

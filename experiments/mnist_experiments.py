@@ -21,10 +21,9 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
+
+from job_pool import Job, describe, needed, run
 
 PY = os.environ.get("PY", ".venv/bin/python")
 N, NFULL, NTHRESHOLD = (int(os.environ.get(k, v)) for k, v in (("N", 300), ("NFULL", 150), ("NTHRESHOLD", 100)))
@@ -44,14 +43,6 @@ EVALUATE_K8 = [
     "cfg_scale=3",
     "trainer.enable_progress_bar=false",
 ]
-
-
-@dataclass
-class Job:
-    name: str
-    command: list
-    needs: list = field(default_factory=list)
-    minutes: float = 3.8  # expected single-core minutes here (2026-12-04): longest first among the ready jobs
 
 
 def expert(seed, cluster, objective="fm", schedule="cosine"):
@@ -264,70 +255,7 @@ def graph(seeds, only, select=("*",)):
             for name, script in SEEDS_TABLES[exp]:
                 per_seed = [jobs[f"tables/{name}_s{seed}"] for seed in seeds]
                 jobs[f"tables/{name}_seeds"] = table_job(f"tables/{name}_seeds", script, per_seed)
-    # a training runs when something selected needs it, or when a pattern names trainings ('train/*_s1')
-    explicit = [p for p in select if p.startswith("train/")]
-    needed, todo = (
-        set(),
-        [n for n in jobs if any(fnmatch(n, p) for p in (explicit if n.startswith("train/") else select))],
-    )
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo += jobs[name].needs
-    return [job for name, job in jobs.items() if name in needed]
-
-
-def critical_minutes(jobs):
-    """{job: its minutes plus the longest chain of jobs waiting on it}: the start order that ends soonest."""
-    waiting_on = {job.name: [j for j in jobs if job.name in j.needs] for job in jobs}
-    memo = {}
-
-    def chain(job):
-        if job.name not in memo:
-            memo[job.name] = job.minutes + max((chain(j) for j in waiting_on[job.name]), default=0)
-        return memo[job.name]
-
-    return {job.name: chain(job) for job in jobs}
-
-
-def run(jobs, slots):
-    """Start the ready job with the longest chain behind it whenever a slot is free; report each end at once."""
-    priority = critical_minutes(jobs)
-    waiting, running, finished, failed = list(jobs), {}, set(), set()
-    start = time.time()
-    while waiting or running:
-        for job in [j for j in waiting if any(n in failed for n in j.needs)]:
-            waiting.remove(job)
-            failed.add(job.name)
-            print(f"skipped (needs a failed job): {job.name}", flush=True)
-        ready = sorted((j for j in waiting if all(n in finished for n in j.needs)), key=lambda j: -priority[j.name])
-        for job in ready[: slots - len(running)]:
-            waiting.remove(job)
-            with open(log_of(job.name), "w") as log:
-                process = subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT)
-            running[job.name] = (process, time.time())
-        time.sleep(1)
-        for name, (process, began) in list(running.items()):
-            if process.poll() is None:
-                continue
-            del running[name]
-            took = f"{(time.time() - began) / 60:.1f} min, at {(time.time() - start) / 60:.0f} min"
-            if process.returncode == 0:
-                finished.add(name)
-                print(f"done ({took}): {name}", flush=True)
-            else:
-                failed.add(name)
-                print(f"FAILED ({took}; see {log_of(name)}): {name}", flush=True)
-    print(
-        f"{len(finished)} jobs done, {len(failed)} failed or skipped, {(time.time() - start) / 60:.1f} min wall",
-        flush=True,
-    )
-    return not failed
-
-
-def log_of(name):
-    return LOGS / (name.replace("/", ".") + ".log")
+    return needed(jobs, select)
 
 
 def main():
@@ -346,23 +274,16 @@ def main():
     args = parser.parse_args()
     jobs = graph(args.seeds, args.only, args.select)
     if args.list:
-        for job in jobs:
-            print(f"{job.name}  ({job.minutes:.1f} min; needs {', '.join(job.needs) or 'nothing'})")
-        total, chain = sum(job.minutes for job in jobs), max(critical_minutes(jobs).values())
-        print(
-            f"{len(jobs)} jobs, {total:.0f} single-core minutes expected: at least {max(total / args.jobs, chain):.0f} min "
-            f"wall with {args.jobs} jobs at once"
-        )
+        print(describe(jobs, args.jobs))
         return
     os.environ.update(HF_HUB_OFFLINE="1", WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    LOGS.mkdir(parents=True, exist_ok=True)
     cache = Path(os.environ.get("HDDM_CACHE", Path.home() / ".cache/hddm"))  # hddm's own default (hddm/config.py)
     if not (cache / "partitions/mnist_kmeans8.safetensors").is_file():
         subprocess.run(
             [PY, "-m", "hddm.prepare", "data=mnist", "cluster.k=8", "hydra.run.dir=runs/mnist_experiments/clusters_k8"],
             check=True,
         )
-    sys.exit(0 if run(jobs, args.jobs) else 1)
+    sys.exit(0 if run(jobs, args.jobs, LOGS) else 1)
 
 
 if __name__ == "__main__":

@@ -236,7 +236,9 @@ class HeadTrainConfig:
 @dataclass
 class RoutingConfig:
     strategy: str = "topk"  # top1 | topk | full | threshold | random_topk
-    router: str = "trained"  # trained: ensemble.router's bundle | density_ratio | centroid: what each expert brings
+    # trained: ensemble.router's bundle | density_ratio | centroid: what each expert brings | oracle: the expert of
+    # the domain each prompt names (a reference, styled digits only)
+    router: str = "trained"
     text_aware: bool = False  # router=density_ratio: the heads that also read the prompt
     centroid_every: int = 1  # router=centroid: re-embed the x0 estimate every this many field evaluations
     k: int = 2

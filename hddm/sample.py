@@ -61,6 +61,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
                     noise[rows].to(device),
                     cfg.seed + start,
                     usage,
+                    prompts[rows],
                     on_step=lambda n: progress.advance(task, n),
                 ).cpu()
             )

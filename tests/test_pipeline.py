@@ -136,7 +136,7 @@ def test_native_ddim_sampler_of_a_ddpm_expert(members):
     assert first.shape == noise.shape and torch.isfinite(first).all()
     assert torch.equal(first, sample_expert(ddpm, text, mask, noise, steps=3, solver="ddim"))
     assert not torch.allclose(first, sample_expert(ddpm, text, mask, noise, steps=3, solver="euler"))
-    with pytest.raises(HddmError, match="solver=ddim is the native sampler of DDPM"):
+    with pytest.raises(HddmError, match="solver=ddim|ancestral are the native samplers of DDPM"):
         sample_expert(fm, text, mask, noise, steps=3, solver="ddim")
 
 
@@ -165,3 +165,23 @@ def test_ddim_solver_samples_a_lone_ddpm_expert_and_refuses_ensembles(members, t
         run_sample(members, tmp_path / "two", "solver=ddim")
     with pytest.raises(HddmError, match="solver must be one of"):
         run_sample(members, tmp_path / "bad", "solver=rk4")
+
+
+def test_ancestral_solver_is_stochastic_per_sample_and_independent_of_batching(members, tmp_path):
+    from conftest import CONF
+    from hydra import compose, initialize_config_dir
+
+    def drawn(name, *overrides):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(
+                "sample",
+                [f"ensemble.experts=[{members / 'ddpm1' / 'expert'}]", "n=3", "steps=3", "prompt=x", *overrides],
+            )
+        sample(cfg, tmp_path / name)
+        return torch.load(tmp_path / name / "samples.pt", weights_only=True)
+
+    one_batch = drawn("a", "solver=ancestral", "batch_size=3")
+    two_batches = drawn("b", "solver=ancestral", "batch_size=2")
+    assert torch.isfinite(one_batch).all() and torch.equal(one_batch, two_batches)
+    assert not torch.equal(one_batch, drawn("c", "solver=ancestral", "seed=1"))
+    assert not torch.allclose(one_batch, drawn("d", "solver=ddim"))

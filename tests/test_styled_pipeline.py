@@ -202,3 +202,29 @@ def test_routing_information_of_other_weights_or_missing_is_refused(contributed,
                 ),
                 tmp_path / "out",
             )
+
+
+def test_oracle_routing_sends_every_step_to_the_expert_of_the_prompts_domain(demo, tmp_path, compose_in, cache_dir):
+    import numpy as np
+
+    from hddm.data.partition import load_partition
+    from hddm.data.styled_digits import domain_prompt, load_styled
+    from hddm.errors import HddmError
+    from hddm.sample import sample
+
+    root, _ = demo
+    styled = load_styled(cache_dir, "trainval")
+    assignment = load_partition(f"{cache_dir}/partitions/styled_digits_kmeans2.safetensors").assignment.numpy()
+    names = {0: "c0_fm", 1: "c1_ddpm"}
+    experts = f"[{root / 'fm0' / 'expert'},{root / 'ddpm1' / 'expert'}]"
+
+    def routed(prompt, name):
+        overrides = [f"ensemble.experts={experts}", "routing=top1", "routing.router=oracle", "n=3", "steps=2"]
+        return sample(compose_in("sample", [*overrides, f"prompt='{prompt}'"]), tmp_path / name)
+
+    for d in (0, 5):
+        cluster = int(np.bincount(assignment[styled.domains == d]).argmax())
+        record = routed(domain_prompt(3, styled.domain_names[d]), f"domain{d}")
+        assert record["usage"]["share_of_steps"] == {names[cluster]: 1.0, names[1 - cluster]: 0.0}
+    with pytest.raises(HddmError, match="names no domain"):
+        routed("a handwritten digit three", "plain")

@@ -77,7 +77,7 @@ def load_setup(cfg) -> Setup:
         prompts, TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"]), cfg.cache_dir
     )
     usage = UsageStats(len(experts))
-    base = make_field(tokens.to(device), mask.to(device), cfg.seed, usage)
+    base = make_field(tokens.to(device), mask.to(device), cfg.seed, usage, prompts)
     data = first["data"]
     noise = sample_noise(0, cfg.n, (data["channels"], data["image_size"], data["image_size"]), cfg.seed).to(device)
     return Setup(cfg, base, prompts, noise, usage)

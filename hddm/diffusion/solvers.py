@@ -47,3 +47,23 @@ def ddim(denoiser: Denoiser, x: torch.Tensor, steps: int, schedule) -> torch.Ten
         x0, eps = denoiser(x, t.expand(x.shape[0]))
         x = schedule.alpha(t_next) * x0 + schedule.sigma(t_next) * eps
     return x
+
+
+NATIVE_SOLVERS = ("ddim", "ancestral")  # an epsilon expert's own samplers: (x0_hat, eps_hat), never a velocity
+
+
+def ancestral(
+    denoiser: Denoiser, x: torch.Tensor, steps: int, schedule, fresh_noise: Callable[[int], torch.Tensor]
+) -> torch.Tensor:
+    """Ancestral DDPM sampling on the expert's own schedule: x_s drawn from the Gaussian posterior q(x_s | x_t, x0_hat),
+    with fresh_noise(step) [B, ...] as its noise. The stochastic native sampler, beside deterministic DDIM."""
+    grid = time_grid(steps, x.device, x.dtype)
+    for step, (t, s) in enumerate(zip(grid[:-1], grid[1:])):
+        x0, _ = denoiser(x, t.expand(x.shape[0]))
+        alpha_t, sigma_t, alpha_s, sigma_s = schedule.alpha(t), schedule.sigma(t), schedule.alpha(s), schedule.sigma(s)
+        alpha_ts = alpha_t / alpha_s
+        var_ts = sigma_t**2 - alpha_ts**2 * sigma_s**2  # the forward transition's variance from s to t
+        x = (alpha_ts * sigma_s**2 / sigma_t**2) * x + (alpha_s * var_ts / sigma_t**2) * x0
+        if s > 0:
+            x = x + (var_ts * sigma_s**2 / sigma_t**2).clamp(min=0).sqrt() * fresh_noise(step)
+    return x

@@ -6,6 +6,7 @@ and takes its starting noise from sample_noise, so the same seed, prompts and se
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,17 +17,18 @@ from hddm.config import SampleRunConfig
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.diffusion.objectives import Prediction
 from hddm.diffusion.schedules import get_schedule
-from hddm.diffusion.solvers import SOLVERS
+from hddm.diffusion.solvers import NATIVE_SOLVERS, SOLVERS
 from hddm.ensemble.contributed import centroid_scores, density_ratio_scores
 from hddm.ensemble.field import EnsembleField, UsageStats
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert, check_compatible, load_expert, load_router
+from hddm.ensemble.oracle import oracle_routing
 from hddm.errors import HddmError
 from hddm.models.moe_accounting import set_moe_inference
-from hddm.routing.scores import TrainedRouterScores
+from hddm.routing.scores import ChosenExpertScores, TrainedRouterScores
 from hddm.routing.strategies import ROUTING_FIELDS, Routing, check_routing, needs_router
 
-SOLVER_NAMES = (*SOLVERS, "ddim")  # ddim: the native sampler of a lone DDPM expert (the conversion's baseline)
+SOLVER_NAMES = (*SOLVERS, *NATIVE_SOLVERS)  # native: a lone DDPM expert's own samplers (the conversion's baseline)
 
 
 def prompts_from_file(path: str) -> list[str]:
@@ -58,18 +60,19 @@ def chosen_prompts(cfg: SampleRunConfig) -> list[str]:
 def check_solver(solver: str, experts: list[Expert]) -> None:
     if solver not in SOLVER_NAMES:
         raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {solver!r}")
-    if solver == "ddim" and (len(experts) != 1 or experts[0].objective.prediction is not Prediction.EPSILON):
+    if solver in NATIVE_SOLVERS and (len(experts) != 1 or experts[0].objective.prediction is not Prediction.EPSILON):
         raise HddmError(
-            "solver=ddim is the native sampler of one DDPM expert: list exactly one DDPM expert in "
+            f"solver={solver} is a native sampler of one DDPM expert: list exactly one DDPM expert in "
             "ensemble.experts, or use solver=euler|heun"
         )
 
 
-ROUTING_SOURCES = ("trained", "density_ratio", "centroid")
+ROUTING_SOURCES = ("trained", "density_ratio", "centroid", "oracle")
 
 
 def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conversion):
-    """(the routing logits' source, the trained router's manifest or None) for the configured routing.router."""
+    """(the routing logits' source, the trained router's manifest or None) for the configured routing.router; the
+    oracle's source is made per batch from its prompts (build_field_factory)."""
     source = cfg.routing.router
     if source not in ROUTING_SOURCES:
         raise HddmError(f"unknown routing.router {source!r}: choose one of {list(ROUTING_SOURCES)}")
@@ -93,18 +96,22 @@ def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conv
 
 
 def build_field_factory(cfg: SampleRunConfig, device: torch.device):
-    """Load and check the members once; return (make_field(text, mask, seed, usage), experts, router manifest)."""
+    """Load and check the members once; return (make_field(text, mask, seed, usage, prompts), experts, router
+    manifest)."""
     experts = [load_expert(path) for path in cfg.ensemble.experts]
     check_solver(cfg.solver, experts)
-    routed = cfg.solver != "ddim"  # DDIM integrates its lone expert natively: no routing, no velocity
+    routed = cfg.solver not in NATIVE_SOLVERS  # a native sampler integrates its lone expert: no routing, no velocity
     safeguards = Safeguards(**asdict(cfg.conversion.safeguards))
     conversion = Conversion(cfg.conversion.mode, get_schedule(cfg.conversion.path), safeguards)
     if conversion.mode not in ("paper", "snr_matched"):
         raise HddmError(f"conversion.mode must be 'paper' or 'snr_matched', not {conversion.mode!r}")
-    scores, router_manifest = None, None
+    scores, router_manifest, oracle = None, None, None
     if routed and needs_router(cfg.routing.strategy, len(experts)):
-        scores, router_manifest = routing_scores(cfg, experts, conversion)
-        scores.to(device)
+        if cfg.routing.router == "oracle":
+            oracle = oracle_routing(experts, cfg.cache_dir)
+        else:
+            scores, router_manifest = routing_scores(cfg, experts, conversion)
+            scores.to(device)
     check_compatible(experts, router_manifest)
     routing = Routing(**{k: v for k, v in asdict(cfg.routing).items() if k in ROUTING_FIELDS})
     if routed:
@@ -114,8 +121,9 @@ def build_field_factory(cfg: SampleRunConfig, device: torch.device):
         expert.network.to("cpu" if cfg.offload else device)
         expert.null_text, expert.null_mask = expert.null_text.to(device), expert.null_mask.to(device)
 
-    def make_field(text, mask, seed, usage):
-        return EnsembleField(experts, scores, routing, conversion, text, mask, cfg.cfg_scale, cfg.offload, seed, usage)
+    def make_field(text, mask, seed, usage, prompts):
+        chosen = ChosenExpertScores(oracle(prompts), len(experts)) if oracle else scores
+        return EnsembleField(experts, chosen, routing, conversion, text, mask, cfg.cfg_scale, cfg.offload, seed, usage)
 
     return make_field, experts, router_manifest
 
@@ -129,21 +137,24 @@ def draw(
     noise,
     seed: int,
     usage: UsageStats,
+    prompts: list[str],
     on_step=None,
 ) -> torch.Tensor:
-    """One batch of samples: the routed field integrated by Euler/Heun, or a lone DDPM expert's native DDIM."""
-    if cfg.solver == "ddim":
+    """One batch of samples: the routed field integrated by Euler/Heun, or a lone DDPM expert's native sampler."""
+    if cfg.solver in NATIVE_SOLVERS:
         usage.update(
             torch.ones(len(noise) * cfg.steps, 1), None
         )  # one (sample, step) pair per network evaluation, as routed
         conversion = Conversion(
             safeguards=Safeguards(**asdict(cfg.conversion.safeguards))
         )  # x0_hat clamp and alpha_safe
-        images = sample_expert(experts[0], text, mask, noise, cfg.steps, cfg.cfg_scale, "ddim", conversion)
+        images = sample_expert(
+            experts[0], text, mask, noise, cfg.steps, cfg.cfg_scale, cfg.solver, conversion, step_noise(noise)
+        )
         if on_step:
             on_step(cfg.steps)
         return images
-    field = make_field(text, mask, seed, usage)
+    field = make_field(text, mask, seed, usage, prompts)
 
     def counted(x, t):
         on_step(1)
@@ -157,3 +168,18 @@ def sample_noise(start: int, stop: int, shape: tuple[int, ...], seed: int) -> to
     state: no two samples share noise, unlike 32-bit seeds): independent of how samples are batched or sharded."""
     noise = [np.random.default_rng([seed, i]).standard_normal(shape, dtype=np.float32) for i in range(start, stop)]
     return torch.from_numpy(np.stack(noise))
+
+
+def step_noise(start: torch.Tensor):
+    """step -> [B, ...] fresh noise of the stochastic samplers' steps, from one generator per sample seeded by that
+    sample's starting noise (itself keyed by seed and index): independent of batching, like sample_noise."""
+    generators = [
+        np.random.default_rng(int.from_bytes(hashlib.sha256(x.cpu().numpy().tobytes()).digest()[:16], "little"))
+        for x in start
+    ]
+
+    def fresh(step: int) -> torch.Tensor:
+        noise = [g.standard_normal(tuple(start.shape[1:]), dtype=np.float32) for g in generators]
+        return torch.from_numpy(np.stack(noise)).to(start.device)
+
+    return fresh

@@ -8,7 +8,7 @@ import torch
 from hddm.diffusion.conversion import Conversion, clean_and_noise, expert_velocity
 from hddm.diffusion.guidance import doubled_batch, split_guided
 from hddm.diffusion.objectives import Prediction
-from hddm.diffusion.solvers import SOLVERS, ddim
+from hddm.diffusion.solvers import SOLVERS, ancestral, ddim
 from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
 
@@ -30,7 +30,7 @@ def guided_denoiser(expert: Expert, text, text_mask, cfg_scale: float, conversio
     """(x, t) -> (x0_hat, eps_hat) from the CFG-guided epsilon of an epsilon expert, on its own schedule."""
     if expert.objective.prediction is not Prediction.EPSILON:
         raise HddmError(
-            "solver=ddim is the native sampler of DDPM (epsilon) experts: use euler or heun for this expert"
+            "solver=ddim|ancestral are the native samplers of DDPM (epsilon) experts: use euler or heun for this expert"
         )
     b = text.shape[0]
     both_text = torch.cat([text, expert.null_text.expand(b, *expert.null_text.shape)])
@@ -53,13 +53,18 @@ def sample_expert(
     cfg_scale: float = 3.0,
     solver: str = "euler",
     conversion: Conversion = Conversion(),
+    fresh_noise=None,
 ) -> torch.Tensor:
     """One expert alone, integrated from noise (t = 1) to data (t = 0): Euler/Heun on its velocity (converted
-    for epsilon experts), or, for epsilon experts, their native DDIM sampler (solver="ddim")."""
+    for epsilon experts), or, for epsilon experts, their native DDIM or ancestral sampler (fresh_noise(step): the
+    ancestral steps' noise)."""
     if solver == "ddim":
         return ddim(
             guided_denoiser(expert, text, text_mask, cfg_scale, conversion), noise, steps, expert.objective.schedule
         )
+    if solver == "ancestral":
+        denoiser = guided_denoiser(expert, text, text_mask, cfg_scale, conversion)
+        return ancestral(denoiser, noise, steps, expert.objective.schedule, fresh_noise)
 
     def field(x, t):
         return guided_velocity(expert, x, t, text, text_mask, cfg_scale, conversion)

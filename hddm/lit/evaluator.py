@@ -243,7 +243,8 @@ class EnsembleEvaluator(L.LightningModule):
 
     def generate(self, batch: Batch) -> torch.Tensor:
         """Images [B, C, H, W] in [-1, 1] of the batch's samples (latents decoded by the VAE)."""
-        tokens, mask = prompt_embeddings(self.prompts_of(batch), self.text, self.cfg.cache_dir)
+        prompts = self.prompts_of(batch)
+        tokens, mask = prompt_embeddings(prompts, self.text, self.cfg.cache_dir)
         shape = (self.data["channels"], self.data["image_size"], self.data["image_size"])
         noise = sample_noise(batch.start, batch.stop, shape, self.cfg.seed).to(self.device)
         samples = draw(
@@ -255,6 +256,7 @@ class EnsembleEvaluator(L.LightningModule):
             noise,
             self.cfg.seed + batch.start,
             self.usage,
+            prompts,
         )
         return samples if self.decoder is None else self.decoder(samples)
 

@@ -7,6 +7,7 @@ yet, the ensemble then weights all experts equally) and may observe each combine
   softmax over k of (head_k + log pi_k) is p(k | x_t), exact when every head is, with no shared training data.
 - CentroidScores: the ensemble's current x0 estimate embedded in the shared clustering feature space, scored by
   the negative squared distance to each expert's nearest cluster centroid, refreshed every few evaluations.
+- ChosenExpertScores: each sample's expert chosen before sampling (the oracle: the expert of the prompt's domain).
 """
 
 from __future__ import annotations
@@ -99,3 +100,16 @@ class CentroidScores(RoutingScores):
     def observe(self, x, t, velocity):
         self.x0 = clean_estimate(x, t, velocity, self.path)
         self.evaluations += 1
+
+
+class ChosenExpertScores(RoutingScores):
+    """Each sample's expert fixed before sampling (oracle routing): all its weight on that expert at every step."""
+
+    REST = -1e4  # softmax gives the other experts exp(-1e4) = 0, with no inf to turn into NaN
+
+    def __init__(self, chosen: torch.Tensor, num_experts: int):
+        self.chosen, self.num_experts = chosen, num_experts
+
+    def logits(self, x, t, text, text_mask):
+        logits = torch.full((x.shape[0], self.num_experts), self.REST, device=x.device)
+        return logits.scatter(1, self.chosen.to(x.device)[:, None], 0.0)

@@ -47,3 +47,27 @@ def test_ddim_with_an_exact_denoiser_lands_on_the_data(steps):
     torch.testing.assert_close(ddim(denoiser, noise, steps, schedule), c.expand(4, 2))
     velocity = lambda x, t: velocity_from_epsilon(exact_eps(x, t), x, t[:, None], schedule, NO_SAFEGUARDS)  # noqa: E731
     assert (euler(velocity, noise, 7) - c).abs().max() > 1e-6
+
+
+def test_ancestral_sampling_with_the_exact_denoiser_draws_the_data_distribution():
+    """Data N(0, c^2) per coordinate: the exact x0_hat is the posterior mean alpha c^2 x / (alpha^2 c^2 + sigma^2).
+    Ancestral sampling then draws N(0, c^2) up to the posterior variance it leaves out, which vanishes as steps grow;
+    DDIM on the same denoiser is deterministic, ancestral sampling is not."""
+    from hddm.diffusion.schedules import CosineSchedule
+    from hddm.diffusion.solvers import ancestral
+
+    schedule, c = CosineSchedule(), 0.5
+    generator = torch.Generator().manual_seed(0)
+
+    def denoiser(x, t):
+        alpha, sigma = schedule.alpha(t)[:, None], schedule.sigma(t)[:, None]
+        x0 = alpha * c**2 * x / (alpha**2 * c**2 + sigma**2)
+        return x0, (x - alpha * x0) / sigma.clamp(min=1e-12)
+
+    def fresh(step):
+        return torch.randn(20000, 4, dtype=torch.float64, generator=generator)
+
+    noise = torch.randn(20000, 4, dtype=torch.float64, generator=generator)
+    samples = ancestral(denoiser, noise, 200, schedule, fresh)
+    assert abs(float(samples.std()) - c) < 0.01 and abs(float(samples.mean())) < 0.01
+    assert not torch.allclose(samples, ancestral(denoiser, noise, 200, schedule, fresh))  # fresh noise each run

@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: venv demo demo-mnist eval-fid experiments lint test test-slow bench clean-runs
+.PHONY: venv demo demo-mnist eval-fid experiments experiments-mnist lint test test-slow bench clean-runs
 
 venv: $(STAMP)
 
@@ -91,8 +91,15 @@ eval-fid: venv
 	    'metrics=[fid,domain_fid,clip,precision_recall]' n=$(EVAL_N) steps=25 cfg_scale=3 metrics.fid.reference_max_items=$(EVAL_REF) \
 	    prompts_file=experiments/styled_demo/prompts.txt hydra.run.dir=runs/eval/demo_top2_n$(EVAL_N)
 
-# The papers' experiments 1-6 on MNIST (the adverse control), both training seeds: one pool of 2 single-core jobs (experiments/mnist_experiments.py; ~2 h here).
+# The papers' experiments 1-6 on styled digits, both training seeds x both sampling seeds, then every table with paired
+# bootstrap intervals (experiments/styled_experiments/; SCALE=gpu: the configuration sized for one H100).
+SCALE ?= cpu
 experiments: venv
+	$(PY) experiments/styled_experiments/run.py --scale $(SCALE)
+	$(PY) experiments/styled_experiments/report.py
+
+# The same experiments on MNIST, the adverse control (digit clusters, experts from scratch; ~2 h here).
+experiments-mnist: venv
 	$(PY) experiments/mnist_experiments.py
 
 # Style (ruff, line length 120) and the one-way layers (import-linter contract in pyproject.toml); `make test` runs it first.

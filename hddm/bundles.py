@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import save_safetensors, sha256_file, write_json
 
 EXPERT_FORMAT, ROUTER_FORMAT, ROUTING_FORMAT = "hddm.expert/1", "hddm.router/1", "hddm.routing/1"
 ROUTING_DIR = "routing"  # inside an expert bundle: the routing information its contributor trained alone
@@ -24,7 +24,7 @@ WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
 def save_bundle(directory: str | Path, state_dict: dict[str, torch.Tensor], manifest: dict, fmt: str) -> Path:
     directory = Path(directory)
     tensors = {name: value.detach().cpu().contiguous() for name, value in state_dict.items()}
-    atomic_write(directory / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+    save_safetensors(directory / WEIGHTS, tensors)
     write_json(directory / MANIFEST, {**manifest, "format": fmt, "weights_sha256": sha256_file(directory / WEIGHTS)})
     return directory
 

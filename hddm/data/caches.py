@@ -27,10 +27,10 @@ from typing import Callable, Iterable
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import save_safetensors, sha256_file, write_json
 
 FORMAT = "hddm.cache/1"
 
@@ -102,7 +102,7 @@ class ShardedCache:
         """Shard first, record second: a kill in between leaves no record, so the shard is simply redone."""
         self.record_path(name).unlink(missing_ok=True)
         tensors = {k: v.contiguous() for k, v in tensors.items()}
-        path = atomic_write(self.shard_path(name), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+        path = save_safetensors(self.shard_path(name), tensors, metadata)
         record = {"sha256": sha256_file(path), "bytes": path.stat().st_size, **info}
         write_json(self.record_path(name), record)
         return record

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write
+from hddm.io import save_safetensors
 
 FORMAT = "hddm.partition/1"
 
@@ -57,7 +57,7 @@ def save_partition(path: str | Path, partition: Partition) -> Path:
         "split": partition.split,
         "data_hash": partition.data_hash,
     }
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return save_safetensors(path, tensors, metadata)
 
 
 def load_partition(path: str | Path) -> Partition:

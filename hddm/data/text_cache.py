@@ -14,9 +14,9 @@ from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from hddm.io import atomic_write
+from hddm.io import save_safetensors
 from hddm.models.text import TextEncoder
 
 LAYOUT = "per-prompt/1"  # part of every cache key: entries written another way are never read back
@@ -61,5 +61,5 @@ def cached_prompt_embeddings(
     tokens = torch.cat([encoded[p][0] for p in prompts]).float().contiguous()
     mask = torch.cat([encoded[p][1] for p in prompts]).contiguous()
     metadata = {"encoder_id": encoder_id, "sha256": tensors_digest(tokens, mask)}
-    atomic_write(path, lambda tmp: save_file({"tokens": tokens, "mask": mask}, str(tmp), metadata=metadata))
+    save_safetensors(path, {"tokens": tokens, "mask": mask}, metadata)
     return tokens, mask

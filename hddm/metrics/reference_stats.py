@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import save_safetensors, sha256_file, write_json
 
 STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the same on every machine
@@ -142,7 +142,7 @@ def load_reference(
     if fresh:
         batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images(batch_size)
         states = compute_reference(metric, batches)
-        atomic_write(path, lambda tmp: save_file(states, str(tmp)))
+        save_safetensors(path, states)
         write_json(
             manifest_path,
             {"metric": metric_name, "implementation": implementation, "source": source, "sha256": sha256_file(path)},

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import save_safetensors, sha256_file, write_json
 
 FEATURE_DIM = 128
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "digit_cnn"
@@ -176,7 +176,7 @@ def cached_digit_cnn(cache_dir: str | Path, recipe: DigitCNNRecipe = DigitCNNRec
     train_seconds = time.time() - started
     test_images, test_labels = load_split(cache_dir, "test")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.digit_cnn"}))
+    save_safetensors(weights, state, {"model": "hddm.digit_cnn"})
     manifest = {
         "model": "hddm.models.digit_cnn.DigitCNN",
         "input": "float [B,1,28,28] in [-1,1]",

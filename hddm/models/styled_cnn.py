@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from hddm.data.styled_digits import DOMAINS, load_styled
 from hddm.errors import HddmError
-from hddm.io import atomic_write, sha256_file, write_json
+from hddm.io import save_safetensors, sha256_file, write_json
 from hddm.models.digit_cnn import (
     FEATURE_DIM,
     DigitCNN,
@@ -68,9 +67,7 @@ def train_styled_cnn(cache_dir: str, out: str | Path) -> dict:
     test = load_styled(cache_dir, "test")
     out = Path(out)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_write(
-        out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"model": "hddm.styled_cnn"})
-    )
+    save_safetensors(out / "model.safetensors", state, {"model": "hddm.styled_cnn"})
     manifest = {
         "model": "hddm.models.digit_cnn.DigitCNN",
         "input": "float [B,3,28,28] in [-1,1]",

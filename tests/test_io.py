@@ -1,0 +1,34 @@
+"""Files that are hashed are written byte-identically for the same content, in every process."""
+
+import subprocess
+import sys
+
+import torch
+from safetensors import safe_open
+
+from hddm.io import save_safetensors
+
+WRITE = """
+import sys, torch
+from hddm.data.partition import Partition, save_partition
+save_partition(sys.argv[1], Partition(torch.arange(12) % 3, 3, "hierarchical_kmeans", "styled_digits", "trainval", "ab" * 32,
+               {"coarse_centroids": torch.eye(3)}))
+"""
+
+
+def test_partition_files_are_byte_identical_across_processes(tmp_path):
+    """safetensors writes metadata in a per-process hash order; six keys give 720 orders, so two processes would
+    almost surely differ without the sorted header."""
+    paths = [tmp_path / f"partition{i}.safetensors" for i in range(3)]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", WRITE, str(path)], check=True)
+    assert len({path.read_bytes() for path in paths}) == 1
+
+
+def test_deterministic_safetensors_read_back_unchanged(tmp_path):
+    tensors = {"b": torch.arange(5.0), "a": torch.ones(2, 3, dtype=torch.int64)}
+    metadata = {"z": "last", "a": "first", "é": "non-ascii"}
+    save_safetensors(tmp_path / "x.safetensors", tensors, metadata)
+    with safe_open(tmp_path / "x.safetensors", "pt") as handle:
+        assert handle.metadata() == metadata
+        assert all(torch.equal(handle.get_tensor(k), v) for k, v in tensors.items())

@@ -141,6 +141,16 @@ def draw(
     on_step=None,
 ) -> torch.Tensor:
     """One batch of samples: the routed field integrated by Euler/Heun, or a lone DDPM expert's native sampler."""
+    images = integrate(cfg, make_field, experts, text, mask, noise, seed, usage, prompts, on_step)
+    if not torch.isfinite(images).all():
+        raise HddmError(
+            "the samples hold NaN or infinite values (a diverging expert or settings such as cfg_scale or "
+            "conversion.safeguards): nothing was written or scored"
+        )
+    return images
+
+
+def integrate(cfg, make_field, experts, text, mask, noise, seed, usage, prompts, on_step) -> torch.Tensor:
     if cfg.solver in NATIVE_SOLVERS:
         usage.update(
             torch.ones(len(noise) * cfg.steps, 1), None

@@ -21,6 +21,29 @@ from hddm.models.dit import DiT, DiTConfig
 from hddm.models.router import Router
 
 SHARED_FIELDS = ("space", "channels", "image_size")  # what every member of an ensemble must agree on
+PREDICTION_OF = {"ddpm": "epsilon", "fm": "velocity"}  # each objective's prediction type
+EXPERT_FIELDS = ("objective", "prediction", "schedule", "time_scale", "cluster", "partition", "data", "model")
+
+
+def check_expert_manifest(manifest: dict, state: dict, directory) -> None:
+    """The fields that decide the maths agree with each other and with the weights."""
+    missing = [key for key in (*EXPERT_FIELDS, "text_dim", "text_encoder") if key not in manifest]
+    missing += [key for key in ("null_text", "null_mask") if key not in state]
+    if missing:
+        raise HddmError(f"{directory} lacks {', '.join(missing)}: re-export the bundle with this hddm")
+    objective, prediction = manifest["objective"], manifest["prediction"]
+    if PREDICTION_OF.get(objective) != prediction:
+        raise HddmError(
+            f"{directory}: objective {objective!r} with prediction {prediction!r} is no objective hddm trains "
+            f"({', '.join(f'{o}: {p}' for o, p in PREDICTION_OF.items())}): re-export the bundle"
+        )
+    cluster, clusters = manifest["cluster"], manifest["partition"].get("num_clusters")
+    if not (isinstance(cluster, int) and isinstance(clusters, int) and 0 <= cluster < clusters):
+        raise HddmError(
+            f"{directory}: cluster {cluster!r} is not one of its partition's {clusters!r} clusters: re-export it"
+        )
+    if not isinstance(manifest["time_scale"], (int, float)) or not manifest["time_scale"] > 0:
+        raise HddmError(f"{directory}: time_scale {manifest['time_scale']!r} must be a positive number: re-export")
 
 
 def model_size(manifest: dict) -> DiTConfig:
@@ -54,6 +77,7 @@ def expert_name(manifest: dict) -> str:
 
 def load_expert(directory) -> Expert:
     state, manifest = load_bundle(directory, EXPERT_FORMAT)
+    check_expert_manifest(manifest, state, directory)
     data = manifest["data"]
     network = DiT(model_size(manifest), data["channels"], data["image_size"], manifest["text_dim"])
     load_state(network, state, "model.", directory)
@@ -92,7 +116,15 @@ def check_compatible(experts: list[Expert], router_manifest: dict | None) -> Non
     """One-line refusal naming the first field on which the ensemble's members disagree."""
     reference = experts[0].manifest
     members = [(e.manifest, "expert") for e in experts[1:]] + ([(router_manifest, "router")] if router_manifest else [])
+    weights = [e.manifest["weights_sha256"] for e in experts]
+    if len(set(weights)) < len(weights):
+        raise HddmError("ensemble.experts lists the same expert (the same weights) twice: list each expert once")
     for manifest, role in members:
+        if role == "expert" and manifest["partition"].get("sha256") != reference["partition"].get("sha256"):
+            raise HddmError(
+                f"experts were trained on different partitions ({manifest['partition'].get('name')} vs "
+                f"{reference['partition'].get('name')}, sha256 differs): an ensemble's experts share one partition"
+            )
         for name in SHARED_FIELDS:
             if manifest["data"][name] != reference["data"][name]:
                 raise HddmError(

@@ -1,0 +1,144 @@
+"""Bad bundles and ensembles, built from scratch as a careless or hostile user would: each launch ends in exactly one
+`hddm: error:` line, exit code 2, no traceback, and every file that existed before is byte-identical."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import CONF, run_cli
+from safetensors.torch import load_file
+
+from hddm.bundles import DIGEST, manifest_digest
+from hddm.io import save_safetensors, sha256_file
+
+QUICK = [
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "data.batch_size=8",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "partition.num_clusters=4",
+    "sample.n=2",
+    "sample.steps=1",
+]
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, cache_dir):
+    from hydra import compose, initialize_config_dir
+
+    from hddm.config import register_configs
+    from hddm.train import train
+
+    register_configs()
+    root = tmp_path_factory.mktemp("fault_bundles")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for objective, cluster in (("fm", 0), ("ddpm", 1)):
+            train(compose("train", [f"objective={objective}", f"cluster={cluster}", *QUICK]), root / objective)
+    return root
+
+
+def copy(bundles, tmp_path, name):
+    target = tmp_path / name
+    shutil.copytree(bundles / name / "expert", target)
+    return target
+
+
+def forge(bundle, weights=None, **fields):
+    """Rewrite a bundle consistently, weights sha and manifest digest included: what only the cross-checks catch."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    if weights is not None:
+        save_safetensors(bundle / "model.safetensors", weights)
+        manifest["weights_sha256"] = sha256_file(bundle / "model.safetensors")
+    manifest.update(fields)
+    manifest[DIGEST] = manifest_digest(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def snapshot(folder):
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def refused(tmp_path, experts, match, *overrides):
+    """A launch into a new run folder that already holds a file of the user's."""
+    run_dir = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    run_dir.mkdir()
+    (run_dir / "notes.txt").write_text("a file the user keeps here\n")
+    before = snapshot(tmp_path)
+    result = run_cli(
+        [
+            "hddm.sample",
+            f"ensemble.experts=[{','.join(str(e) for e in experts)}]",
+            "routing=threshold",
+            "n=2",
+            "steps=2",
+            "prompt=x",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=CONF.parent,
+        env_extra={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hddm: error:")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(errors) == 1 and match in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert all(path.read_bytes() == data for path, data in before.items())
+
+
+def test_an_edited_manifest_is_refused(bundles, tmp_path):
+    fm = copy(bundles, tmp_path, "fm")
+    manifest = json.loads((fm / "manifest.json").read_text())
+    manifest["schedule"] = "cosine"  # an FM expert that claims the cosine path: it would sample, wrongly
+    (fm / "manifest.json").write_text(json.dumps(manifest))
+    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], "was edited after export")
+
+
+def test_nan_weights_are_refused_even_with_a_consistent_manifest(bundles, tmp_path):
+    fm = copy(bundles, tmp_path, "fm")
+    weights = load_file(str(fm / "model.safetensors"))
+    name = next(k for k, v in weights.items() if v.is_floating_point() and k.startswith("model."))
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    forge(fm, weights=weights)
+    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], "NaN or infinite weights")
+
+
+@pytest.mark.parametrize(
+    "fields,match",
+    [
+        ({"objective": "ddpm"}, "is no objective hddm trains"),  # FM weights relabelled DDPM, prediction kept
+        ({"cluster": -1}, "is not one of its partition's"),
+        ({"time_scale": 0}, "must be a positive number"),
+    ],
+)
+def test_contradictory_manifest_fields_are_refused(bundles, tmp_path, fields, match):
+    fm = copy(bundles, tmp_path, "fm")
+    forge(fm, **fields)
+    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], match)
+
+
+def test_experts_of_different_partitions_or_listed_twice_are_refused(bundles, tmp_path):
+    fm, ddpm = copy(bundles, tmp_path, "fm"), copy(bundles, tmp_path, "ddpm")
+    refused(tmp_path, [fm, fm], "the same expert (the same weights) twice")
+    partition = json.loads((ddpm / "manifest.json").read_text())["partition"]
+    forge(ddpm, partition={**partition, "sha256": "0" * 64})
+    refused(tmp_path, [fm, ddpm], "different partitions")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty_manifest", "pickle"])
+def test_damaged_files_are_refused(bundles, tmp_path, damage):
+    fm = copy(bundles, tmp_path, "fm")
+    if damage == "truncate":
+        data = (fm / "model.safetensors").read_bytes()
+        (fm / "model.safetensors").write_bytes(data[: len(data) // 2])
+        match = "does not match the sha256"
+    elif damage == "empty_manifest":
+        (fm / "manifest.json").write_text("")
+        match = "is not valid JSON"
+    else:  # a pickle where the weights belong, with a manifest that vouches for it: never unpickled
+        torch.save({"model.x": torch.zeros(1)}, fm / "model.safetensors")
+        forge(fm, weights_sha256=sha256_file(fm / "model.safetensors"))
+        match = "cannot be read as safetensors"
+    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], match)

@@ -11,8 +11,9 @@ from hddm.io import save_safetensors
 WRITE = """
 import sys, torch
 from hddm.data.partition import Partition, save_partition
-save_partition(sys.argv[1], Partition(torch.arange(12) % 3, 3, "hierarchical_kmeans", "styled_digits", "trainval", "ab" * 32,
-               {"coarse_centroids": torch.eye(3)}))
+partition = Partition(torch.arange(12) % 3, 3, "hierarchical_kmeans", "styled_digits", "trainval", "ab" * 32)
+partition.centroids["coarse_centroids"] = torch.eye(3)
+save_partition(sys.argv[1], partition)
 """
 
 

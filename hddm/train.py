@@ -18,7 +18,7 @@ from torchvision.utils import save_image
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
 from hddm.config import TrainConfig, data_record, model_size, partition_record, register_configs, validate_train_config
-from hddm.data.mnist import DIGIT_WORDS
+from hddm.data.mnist import digit_prompt
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert
@@ -61,7 +61,7 @@ def sample_prompts(cfg: TrainConfig, datamodule: ExpertDataModule) -> list[str]:
     if datamodule.labels is None:
         raise HddmError("this dataset has no labels to derive prompts from: set sample.prompts=[...]")
     digits = [digit for digit, _ in Counter(datamodule.labels.tolist()).most_common()]
-    return [f"a handwritten digit {DIGIT_WORDS[d]}" for d in digits]
+    return [digit_prompt(d) for d in digits]
 
 
 def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataModule, path: Path) -> list[str]:

@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from hddm.data.mnist import digit_prompt  # noqa: E402
 from hddm.metrics.domain_fid import domain_fid_implementation, make_domain_fid  # noqa: E402
 from hddm.metrics.reference_stats import load_reference, reference_images  # noqa: E402
 
@@ -35,7 +36,6 @@ MODELS = {
     "ec_tiny_e16": "EC-DiT (within sample)",
     "diffmoe_tiny_e16": "DiffMoE (global pool, dynamic CP)",
 }
-WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 REFERENCE_ITEMS = 2000
 
 
@@ -51,7 +51,7 @@ def val_loss(run: Path) -> float | None:
 
 def sample(run: Path, n: int) -> dict:
     out = run / "eval_samples"
-    prompts = "[" + ",".join(f"a handwritten digit {w}" for w in WORDS) + "]"
+    prompts = "[" + ",".join(digit_prompt(d) for d in range(10)) + "]"
     command = [
         sys.executable,
         "-m",

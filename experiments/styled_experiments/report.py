@@ -245,6 +245,7 @@ def values_table(scores: Scores, loaded: dict[str, dict[str, Rows]], labels: dic
         "|" + "---|" * (len(METRICS) + 4),
     ]
     numbers = {}
+    labels = {**labels, "real_floor": "real validation images (floor)"}
 
     def line(name, label, values, cost):
         numbers.setdefault(name, {})[label] = values
@@ -260,7 +261,6 @@ def values_table(scores: Scores, loaded: dict[str, dict[str, Rows]], labels: dic
         for label, rows in first.items():
             real = scores.scorer.real_floor(rows)
             line("real_floor", label, scores.values(real), "- | -")
-    labels.setdefault("real_floor", "real validation images (floor)")
     return "\n".join(lines) + "\n", numbers
 
 

@@ -220,8 +220,51 @@ def cluster_jobs(seed: int, scale: Scale) -> list[Job]:
     return jobs
 
 
+ALIGNMENT = {  # analysis: overrides, sized as experiments/alignment/run.sh (about 25 single-core minutes in all)
+    "cluster_rank": ["n=64", "analysis.feature_metric=euclidean"],
+    "angular_deviation": ["n=32"],
+    "refine": ["n=16", "batch_size=16"],
+    "sensitivity": ["n=8", "batch_size=8", "analysis.jacobian_every=10", "analysis.power_iterations=4"],
+    "disagreement": ["n=32"],
+    "switching": ["n=32"],
+    "rescue": [
+        "n=8",
+        "batch_size=8",
+        "analysis.refine_steps=25",
+        "analysis.clip_iterations=1",
+        "analysis.temperatures=[0.25,4.0]",
+        "analysis.top_ps=[0.8]",
+    ],
+}
+
+
+def alignment_jobs(seed: int = 0) -> list[Job]:
+    """Paper 002's expert-data alignment analyses on training seed 0's domain ensemble (8 FM experts, its router)."""
+    needs, experts = members([f"fm_c{c}" for c in range(K)], seed)
+    needs.append(f"train/router_domains_s{seed}")
+    cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
+    common = [
+        PY,
+        "-m",
+        "hddm.analyze",
+        experts,
+        f"ensemble.router={router_dir('domains', seed)}/router",
+        f"prompts_file={PROMPTS_ALL}",
+        f"analysis.partition_path={cache}/partitions/styled_digits_kmeans{K}.safetensors",
+    ]
+    return [
+        Job(
+            f"alignment/{name}",
+            common + [f"analysis={name}", *overrides, f"hydra.run.dir={OUT}/alignment/{name}"],
+            needs,
+            4,
+        )
+        for name, overrides in ALIGNMENT.items()
+    ]
+
+
 def graph(scale: Scale, select) -> list[Job]:
-    jobs = {}
+    jobs = {job.name: job for job in alignment_jobs()}
     for seed in TRAINING_SEEDS:
         for job in training_jobs(seed, scale) + ensemble_jobs(seed, scale) + cluster_jobs(seed, scale):
             jobs[job.name] = job

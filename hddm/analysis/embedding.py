@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import torch
 
+from hddm.data.features import ColourQuantiles
 from hddm.data.partition import load_partition
 from hddm.errors import HddmError
 from hddm.io import sha256_file
+from hddm.metrics.fid import to_uint8
 from hddm.models.digit_cnn import cached_digit_cnn
 
 
@@ -30,21 +32,28 @@ def expert_centroids(partition_path: str, experts: list, metric: str) -> torch.T
 
 
 class ClusterEmbedder:
-    """images [B, 1, 28, 28] in [-1, 1] -> 128-d digit-CNN features (unit rows for a cosine partition)."""
+    """images in [-1, 1] -> the partition's clustering features (unit rows for a cosine partition): the digit CNN's
+    128-d penultimate layer on MNIST, the 30 colour quantiles on styled digits."""
 
     def __init__(self, cache_dir: str, data: dict, metric: str):
-        if data["space"] != "pixel" or data["name"] != "mnist":
+        if data["space"] != "pixel" or data["name"] not in ("mnist", "styled_digits"):
             raise HddmError(
-                "cluster embeddings at sampling time are implemented for pixel-space MNIST ensembles "
-                "(the digit CNN); latent ensembles need a VAE decoder and DINOv2 here"
+                "cluster embeddings at sampling time are implemented for pixel-space MNIST and styled-digits "
+                "ensembles; latent ensembles need a VAE decoder and DINOv2 here"
             )
-        self.model, self.manifest = cached_digit_cnn(cache_dir)
         self.metric = metric
-        self.name = f"mnist-cnn penultimate (128-d, sha256 {self.manifest['sha256'][:12]})"
+        if data["name"] == "styled_digits":
+            quantiles = ColourQuantiles()
+            self.extract = lambda images: quantiles(to_uint8(images.cpu()))
+            self.name = quantiles.extractor_id
+        else:
+            model, manifest = cached_digit_cnn(cache_dir)
+            self.extract = lambda images: model.features(images.clamp(-1, 1).float().cpu())
+            self.name = f"mnist-cnn penultimate (128-d, sha256 {manifest['sha256'][:12]})"
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.model.features(images.clamp(-1, 1).float().cpu())
+        features = self.extract(images)
         return torch.nn.functional.normalize(features, dim=1) if self.metric == "cosine" else features
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from hddm.config import TextConfig
+from hddm.data.mnist import digit_prompt
 from hddm.device import resolve_device
 from hddm.diffusion.conversion import NO_SAFEGUARDS, clean_and_noise
 from hddm.diffusion.objectives import Objective, Prediction
@@ -15,8 +16,6 @@ from hddm.ensemble.factory import build_field_factory, chosen_prompts, sample_no
 from hddm.ensemble.field import EnsembleField, UsageStats
 from hddm.lit.data import prompt_embeddings
 from hddm.routing.strategies import Routing, check_routing
-
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @dataclass
@@ -67,8 +66,8 @@ class Setup:
 
 
 def load_setup(cfg) -> Setup:
-    if cfg.prompt is None and not cfg.prompts:
-        cfg.prompts = [f"a handwritten digit {word}" for word in DIGIT_WORDS]
+    if cfg.prompt is None and not cfg.prompts and cfg.prompts_file is None:
+        cfg.prompts = [digit_prompt(d) for d in range(10)]
     device = resolve_device(cfg.device)
     prompts = chosen_prompts(cfg)
     make_field, experts, _ = build_field_factory(cfg, device)

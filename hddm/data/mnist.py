@@ -80,11 +80,16 @@ def split_hash(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
 
 
+def digit_prompt(digit: int) -> str:
+    """The plain prompt of one digit (the first caption template): what sampling asks for by default."""
+    return f"a handwritten digit {DIGIT_WORDS[digit]}"
+
+
 def digit_prompts(digit: int) -> list[str]:
     """Caption templates for one digit; image i of a split gets template i % len(templates)."""
     word = DIGIT_WORDS[digit]
     return [
-        f"a handwritten digit {word}",
+        digit_prompt(digit),
         f"the number {digit}, written by hand",
         f"a handwritten {word}",
         f"digit {word}",

@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback
 from torchvision.utils import make_grid, save_image
 
 from hddm.config import TextConfig
-from hddm.data.mnist import DIGIT_WORDS
+from hddm.data.mnist import digit_prompt
 from hddm.diffusion.conversion import Conversion
 from hddm.diffusion.solvers import euler
 from hddm.ensemble.field import EnsembleField
@@ -61,7 +61,7 @@ class SampleMetrics(Callback, ABC):
             cache_dir,
         )
         self.mnist = self.data["name"] == "mnist"
-        chosen = list(prompts or [f"a handwritten digit {word}" for word in DIGIT_WORDS])
+        chosen = list(prompts or [digit_prompt(d) for d in range(10)])
         self.prompts = [chosen[i % len(chosen)] for i in range(n)]
         self.reference_max_items = reference_max_items
         self.domain_fid = None

@@ -78,9 +78,9 @@ def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
     if prompts := given_prompts(cfg):
         return prompts
     if data_name in EMBEDDED:
-        from hddm.data.mnist import DIGIT_WORDS
+        from hddm.data.mnist import digit_prompt
 
-        return [f"a handwritten digit {word}" for word in DIGIT_WORDS]
+        return [digit_prompt(d) for d in range(10)]
     raise HddmError("no prompts: set prompts=[...] or prompts_file=<one prompt per line>")
 
 

@@ -32,3 +32,14 @@ def test_cluster_ranks_of_a_centroids_own_members_are_one():
 def test_mean_pairwise_distance_of_experts():
     velocities = torch.stack([torch.zeros(2, 4), torch.ones(2, 4), 2 * torch.ones(2, 4)])  # distances 2, 4, 2
     torch.testing.assert_close(mean_pairwise_distance(velocities), torch.full((2,), 8 / 3, dtype=torch.float64))
+
+
+def test_styled_digits_states_are_embedded_in_the_colour_quantile_space_of_their_clustering():
+    """The same features hddm.prepare clustered styled digits with, from images in [-1, 1]."""
+    from hddm.analysis.embedding import ClusterEmbedder
+    from hddm.data.features import ColourQuantiles
+
+    images = torch.rand(4, 3, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    embed = ClusterEmbedder("unused", {"space": "pixel", "name": "styled_digits"}, "euclidean")
+    expected = ColourQuantiles()(((images + 1) * 127.5).round().to(torch.uint8))
+    assert embed.name == ColourQuantiles.extractor_id and torch.equal(embed(images), expected)

@@ -23,7 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from job_pool import Job, describe, needed, run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from job_pool import Job, describe, needed, run  # noqa: E402
 
 PY = os.environ.get("PY", ".venv/bin/python")
 N, NFULL, NTHRESHOLD = (int(os.environ.get(k, v)) for k, v in (("N", 300), ("NFULL", 150), ("NTHRESHOLD", 100)))

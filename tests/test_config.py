@@ -87,7 +87,7 @@ def test_unknown_routing_source_is_a_one_line_error(compose):
     from hddm.config import to_typed
     from hddm.ensemble.factory import routing_scores
 
-    cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=oracle", "prompt=x"], config_name="sample"))
+    cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=nearest", "prompt=x"], config_name="sample"))
     with pytest.raises(HddmError, match="routing.router"):
         routing_scores(cfg, [], None)
 

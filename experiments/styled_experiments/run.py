@@ -76,15 +76,13 @@ def training_jobs(seed: int, scale: Scale) -> list[Job]:
         "-m",
         "hddm.train",
         "experiment=styled_demo_expert",
-        f"trainer.max_steps={scale.expert_steps}",
         f"data.batch_size={scale.batch_size}",
         f"seed={seed}",
     ]
 
-    def job(name, *overrides, minutes=scale.expert_minutes):
-        return Job(
-            f"train/{name}_s{seed}", train + [*overrides, f"hydra.run.dir={expert_dir(name, seed)}"], [], minutes
-        )
+    def job(name, *overrides, steps=scale.expert_steps, minutes=scale.expert_minutes):
+        command = train + [f"trainer.max_steps={steps}", *overrides, f"hydra.run.dir={expert_dir(name, seed)}"]
+        return Job(f"train/{name}_s{seed}", command, [], minutes)
 
     domains = ("partition=file", f"partition.num_clusters={K}")
     jobs = [job(f"fm_c{c}", "objective=fm", *domains, f"cluster={c}") for c in range(K)]
@@ -100,9 +98,9 @@ def training_jobs(seed: int, scale: Scale) -> list[Job]:
             "partition=mnist_digits",
             "partition.num_clusters=1",
             "cluster=0",
-            f"trainer.max_steps={steps}",  # after the shared max_steps: the last value wins
             f"trainer.val_check_interval={steps // 4}",
             f"checkpoint.every_n_steps={steps // 8}",
+            steps=steps,
             minutes=K * scale.expert_minutes,
         )
     )

@@ -94,8 +94,9 @@ eval-fid: venv
 # The papers' experiments 1-6 on styled digits, both training seeds x both sampling seeds, then every table with paired
 # bootstrap intervals (experiments/styled_experiments/; SCALE=gpu: the configuration sized for one H100).
 SCALE ?= cpu
+JOBS ?= 2
 experiments: venv
-	$(PY) experiments/styled_experiments/run.py --scale $(SCALE)
+	$(PY) experiments/styled_experiments/run.py --scale $(SCALE) --jobs $(JOBS)
 	$(PY) experiments/styled_experiments/report.py
 
 # The same experiments on MNIST, the adverse control (digit clusters, experts from scratch; ~2 h here).

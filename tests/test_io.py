@@ -33,3 +33,20 @@ def test_deterministic_safetensors_read_back_unchanged(tmp_path):
     with safe_open(tmp_path / "x.safetensors", "pt") as handle:
         assert handle.metadata() == metadata
         assert all(torch.equal(handle.get_tensor(k), v) for k, v in tensors.items())
+
+
+def test_writing_the_same_partition_again_keeps_the_file_as_it_is(tmp_path):
+    """A file written earlier (by another version, in another byte order) keeps its sha256 when hddm.prepare re-runs."""
+    import os
+
+    from hddm.data.partition import Partition, load_partition, save_partition
+
+    partition = Partition(torch.arange(12) % 3, 3, "hierarchical_kmeans", "styled_digits", "trainval", "ab" * 32)
+    path = save_partition(tmp_path / "p.safetensors", partition)
+    os.utime(path, (0, 0))
+    save_partition(path, load_partition(path))
+    assert path.stat().st_mtime == 0
+    save_partition(
+        path, Partition(torch.arange(12) % 4, 4, "hierarchical_kmeans", "styled_digits", "trainval", "ab" * 32)
+    )
+    assert path.stat().st_mtime > 0 and load_partition(path).num_clusters == 4

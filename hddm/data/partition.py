@@ -47,7 +47,25 @@ class Partition:
         return torch.bincount(self.assignment, minlength=self.num_clusters).tolist()
 
 
+def same_partition(a: Partition, b: Partition) -> bool:
+    fields = ("num_clusters", "method", "dataset", "split", "data_hash")
+    return (
+        all(getattr(a, f) == getattr(b, f) for f in fields)
+        and torch.equal(a.assignment, b.assignment)
+        and a.centroids.keys() == b.centroids.keys()
+        and all(torch.equal(a.centroids[k], b.centroids[k]) for k in a.centroids)
+    )
+
+
 def save_partition(path: str | Path, partition: Partition) -> Path:
+    """Write the assignment file, unless the file there already holds this partition: then its bytes, and so the
+    sha256 every expert and router trained on it records, stay as they are."""
+    if Path(path).is_file():
+        try:
+            if same_partition(load_partition(path), partition):
+                return Path(path)
+        except HddmError:
+            pass  # unreadable: rewritten below
     tensors = {"assignment": partition.assignment.to(torch.int64).contiguous(), **partition.centroids}
     metadata = {
         "format": FORMAT,

@@ -375,15 +375,78 @@ def register_configs() -> None:
     store.store(name="evaluate_schema", node=EvaluateConfig)
 
 
+@dataclass(frozen=True)
+class Range:
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself excluded
+    high_open: bool = False
+    integer: bool = False
+
+    def holds(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.integer and value != int(value)):
+            return False
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        low = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = "" if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        return f"{kind} {' and '.join(b for b in (low, high) if b)}".strip()
+
+
+COUNT, POSITIVE = Range(1, integer=True), Range(0, low_open=True)
+RANGES = {  # every numeric option with a bounded meaning, wherever a command's config has it; None is allowed
+    "n": COUNT,
+    "batch_size": COUNT,
+    "steps": COUNT,
+    "cfg_scale": Range(0),
+    "seed": Range(0, integer=True),
+    "cluster": Range(0, integer=True),
+    "routing.k": COUNT,
+    "routing.tau": Range(0, 1),
+    "routing.temperature": POSITIVE,
+    "routing.top_p": Range(0, 1, low_open=True),
+    "routing.centroid_every": COUNT,
+    "conversion.safeguards.alpha_min": Range(0, 1, low_open=True),
+    "conversion.safeguards.x0_clamp": POSITIVE,
+    "partition.num_clusters": COUNT,
+    "data.batch_size": COUNT,
+    "optim.lr": POSITIVE,
+    "optim.lr_min": Range(0),
+    "optim.weight_decay": Range(0),
+    "optim.warmup_steps": Range(0, integer=True),
+    "ema.decay": Range(0, 1, high_open=True),
+    "cfg_dropout": Range(0, 1, high_open=True),
+    "sample.n": Range(0, integer=True),
+    "sample.steps": COUNT,
+    "checkpoint.every_n_steps": COUNT,
+    "trainer.max_steps": COUNT,
+    "trainer.val_check_interval": POSITIVE,
+}
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    for key, allowed in RANGES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not allowed.holds(value):
+            raise HddmError(f"{key}={value!r} is out of range: {key} must be {allowed}")
+
+
 def to_typed(cfg: DictConfig):
-    """Resolve and type-check a composed config into its schema dataclass; one-line errors."""
+    """Resolve and type-check a composed config into its schema dataclass, numeric options within their RANGES;
+    one-line errors."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise HddmError(f"missing config value {missing[0]}: set it on the command line ({missing[0]}=...)")
     try:
-        return OmegaConf.to_object(cfg)
+        typed = OmegaConf.to_object(cfg)
     except Exception as error:  # OmegaConf's message names the key and the bad value
         raise HddmError(f"invalid config: {str(error).splitlines()[0]}") from None
+    check_ranges(cfg)
+    return typed
 
 
 def check_data(data: DataConfig) -> None:
@@ -413,8 +476,6 @@ def validate_train_config(cfg: DictConfig) -> TrainConfig:
     check_data(typed.data)
     if typed.sample.solver not in ("euler", "heun"):
         raise HddmError(f"sample.solver must be 'euler' or 'heun', not {typed.sample.solver!r}")
-    if not 0.0 <= typed.cfg_dropout < 1.0:
-        raise HddmError(f"cfg_dropout must be in [0, 1), not {typed.cfg_dropout}")
     if typed.partition.method not in ("label_mod_k", "file"):
         raise HddmError(f"partition.method must be 'label_mod_k' or 'file', not {typed.partition.method!r}")
     return typed

@@ -1,5 +1,7 @@
 """Every config group option and every experiment composes and validates against the schema."""
 
+import re
+
 import pytest
 from conftest import CONF
 
@@ -102,3 +104,42 @@ def test_every_model_field_can_be_overridden(compose):
     assert model_size(typed.model).hidden_size == DIT_SIZES["dit_s2"].hidden_size
     with pytest.raises(HddmError, match="multiple of num_heads"):
         validate_train_config(compose(["model=tiny", "model.num_heads=3"]))
+
+
+@pytest.mark.parametrize(
+    "config_name,override,key",
+    [
+        ("sample", "n=-5", "n"),
+        ("sample", "batch_size=0", "batch_size"),
+        ("sample", "steps=0", "steps"),
+        ("sample", "routing.tau=1.5", "routing.tau"),
+        ("sample", "conversion.safeguards.alpha_min=-1", "conversion.safeguards.alpha_min"),
+        ("evaluate", "n=0", "n"),
+        ("train", "ema.decay=1.5", "ema.decay"),
+        ("train", "optim.lr=-1", "optim.lr"),
+        ("train", "trainer.max_steps=abc", "trainer.max_steps"),
+        ("train_router", "partition.num_clusters=0", "partition.num_clusters"),
+    ],
+)
+def test_out_of_range_numbers_are_one_line_errors_naming_the_key_and_its_range(compose, config_name, override, key):
+    from hddm.config import to_typed
+
+    overrides = [override, "ensemble.experts=[a]", "prompt=x"] if config_name in ("sample", "evaluate") else [override]
+    with pytest.raises(HddmError, match=rf"^{re.escape(key)}=.* is out of range: {re.escape(key)} must be "):
+        to_typed(compose(overrides, config_name=config_name))
+
+
+def test_every_range_names_an_option_of_some_command(compose):
+    from omegaconf import OmegaConf
+
+    import hddm.analyze  # noqa: F401  (registers the analyze schema)
+    from hddm.config import RANGES
+
+    roots = [
+        compose([], config_name="train"),
+        compose([], config_name="train_router"),
+        compose(["ensemble.experts=[a]", "prompt=x"], config_name="sample"),
+        compose(["ensemble.experts=[a]", "prompt=x"], config_name="analyze"),
+    ]
+    missing = [key for key in RANGES if all(OmegaConf.select(r, key, default="absent") == "absent" for r in roots)]
+    assert not missing

@@ -64,3 +64,43 @@ def run_cli(args, cwd, env_extra=None, timeout=600):
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+QUICK = [  # a few steps of the smallest training: what the pipeline tests need, not what trains a model
+    "trainer.max_steps=3",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=1",
+    "data.batch_size=16",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture(scope="session")
+def members(tmp_path_factory, cache_dir):
+    """The toy ensemble on MNIST: an FM expert of cluster 0, a DDPM expert of cluster 1 (4 clusters), their router."""
+    from hydra import compose, initialize_config_dir
+
+    from hddm.config import register_configs
+    from hddm.train import train
+    from hddm.train_router import train_router
+
+    register_configs()
+    root = tmp_path_factory.mktemp("members")
+    quick = [*QUICK, "partition.num_clusters=4"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for objective, cluster in (("fm", 0), ("ddpm", 1)):
+            overrides = [f"objective={objective}", f"cluster={cluster}", "sample.n=2", "sample.steps=1", *quick]
+            train(compose("train", overrides), root / f"{objective}{cluster}")
+        train_router(compose("train_router", quick), root / "router")
+    return root
+
+
+def load_script(path, name):
+    """A script under experiments/ as a module (registered, so its dataclasses resolve)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,19 +1,15 @@
 """experiments/job_pool.py: the longest chain starts first, and a failure is reported at once, skips what needs it
 and lets the rest finish."""
 
-import importlib.util
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_script
 
 
 @pytest.fixture(scope="module")
 def job_pool():
-    spec = importlib.util.spec_from_file_location("job_pool", REPO / "experiments" / "job_pool.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "experiments" / "job_pool.py", "job_pool")
 
 
 def test_longest_chain_first(job_pool):

@@ -1,11 +1,9 @@
 """experiments/mnist_experiments.py: every job's overrides compose, shared jobs run once, a selection pulls in only
 what it needs."""
 
-import importlib.util
-
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, load_script
 from omegaconf import DictConfig, OmegaConf
 
 from hddm.config import to_typed, validate_router_config, validate_train_config
@@ -13,10 +11,7 @@ from hddm.config import to_typed, validate_router_config, validate_train_config
 
 @pytest.fixture(scope="module")
 def pool():
-    spec = importlib.util.spec_from_file_location("mnist_experiments", REPO / "experiments" / "mnist_experiments.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "experiments" / "mnist_experiments.py", "mnist_experiments")
 
 
 def same_value(composed, given: str) -> bool:

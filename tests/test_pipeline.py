@@ -7,39 +7,6 @@ import torch
 
 from hddm.errors import HddmError
 from hddm.sample import sample
-from hddm.train import train
-from hddm.train_router import train_router
-
-QUICK = [
-    "trainer.max_steps=3",
-    "trainer.val_check_interval=3",
-    "trainer.limit_val_batches=1",
-    "data.batch_size=16",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "partition.num_clusters=4",
-]
-
-
-@pytest.fixture(scope="module")
-def members(tmp_path_factory, cache_dir):
-    from conftest import CONF
-    from hydra import compose, initialize_config_dir
-
-    from hddm.config import register_configs
-
-    register_configs()
-    root = tmp_path_factory.mktemp("pipeline")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        for objective, cluster in (("fm", 0), ("ddpm", 1)):
-            train(
-                compose(
-                    "train", [f"objective={objective}", f"cluster={cluster}", "sample.n=2", "sample.steps=1", *QUICK]
-                ),
-                root / f"{objective}{cluster}",
-            )
-        train_router(compose("train_router", QUICK), root / "router")
-    return root
 
 
 def run_sample(members, tmp_path, *overrides):

@@ -1,11 +1,10 @@
 """experiments/styled_experiments/run.py: every job's command composes against its command's schema with the values
 it gives, every need is a job, and paired rows of the report share their prompts."""
 
-import importlib.util
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_script
 from omegaconf import DictConfig, OmegaConf
 from test_mnist_experiments import hydra_overrides, same_value
 
@@ -17,10 +16,7 @@ HERE = REPO / "experiments" / "styled_experiments"
 @pytest.fixture(scope="module")
 def styled():
     sys.path[:0] = [str(HERE), str(HERE.parent)]
-    spec = importlib.util.spec_from_file_location("styled_run", HERE / "run.py")
-    module = sys.modules["styled_run"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "run.py", "styled_run")
 
 
 @pytest.mark.parametrize("scale", ["cpu", "gpu"])

@@ -6,19 +6,12 @@ import json
 import pytest
 import torch
 from conftest import CONF
+from conftest import QUICK as SHARED_QUICK
 
 from hddm.inits import BASE_DIR
 from hddm.io import sha256_file
 
-QUICK = [
-    "trainer.max_steps=3",
-    "trainer.val_check_interval=3",
-    "trainer.limit_val_batches=1",
-    "data.batch_size=16",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "partition.num_clusters=2",
-]
+QUICK = [*SHARED_QUICK, "partition.num_clusters=2"]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from test_pipeline import members  # noqa: F401  (the toy ensemble fixture: a FM and a DDPM expert, a router)
 
 from hddm.analyze import analyze
 from hddm.errors import HddmError

@@ -12,37 +12,10 @@ from safetensors.torch import load_file
 from hddm.bundles import DIGEST, manifest_digest
 from hddm.io import save_safetensors, sha256_file
 
-QUICK = [
-    "trainer.max_steps=2",
-    "trainer.val_check_interval=2",
-    "trainer.limit_val_batches=1",
-    "data.batch_size=8",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "partition.num_clusters=4",
-    "sample.n=2",
-    "sample.steps=1",
-]
 
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory, cache_dir):
-    from hydra import compose, initialize_config_dir
-
-    from hddm.config import register_configs
-    from hddm.train import train
-
-    register_configs()
-    root = tmp_path_factory.mktemp("fault_bundles")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        for objective, cluster in (("fm", 0), ("ddpm", 1)):
-            train(compose("train", [f"objective={objective}", f"cluster={cluster}", *QUICK]), root / objective)
-    return root
-
-
-def copy(bundles, tmp_path, name):
+def copy(members, tmp_path, name):
     target = tmp_path / name
-    shutil.copytree(bundles / name / "expert", target)
+    shutil.copytree(members / name / "expert", target)
     return target
 
 
@@ -88,21 +61,21 @@ def refused(tmp_path, experts, match, *overrides):
     assert all(path.read_bytes() == data for path, data in before.items())
 
 
-def test_an_edited_manifest_is_refused(bundles, tmp_path):
-    fm = copy(bundles, tmp_path, "fm")
+def test_an_edited_manifest_is_refused(members, tmp_path):
+    fm = copy(members, tmp_path, "fm0")
     manifest = json.loads((fm / "manifest.json").read_text())
     manifest["schedule"] = "cosine"  # an FM expert that claims the cosine path: it would sample, wrongly
     (fm / "manifest.json").write_text(json.dumps(manifest))
-    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], "was edited after export")
+    refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], "was edited after export")
 
 
-def test_nan_weights_are_refused_even_with_a_consistent_manifest(bundles, tmp_path):
-    fm = copy(bundles, tmp_path, "fm")
+def test_nan_weights_are_refused_even_with_a_consistent_manifest(members, tmp_path):
+    fm = copy(members, tmp_path, "fm0")
     weights = load_file(str(fm / "model.safetensors"))
     name = next(k for k, v in weights.items() if v.is_floating_point() and k.startswith("model."))
     weights[name] = torch.full_like(weights[name], float("nan"))
     forge(fm, weights=weights)
-    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], "NaN or infinite weights")
+    refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], "NaN or infinite weights")
 
 
 @pytest.mark.parametrize(
@@ -113,14 +86,14 @@ def test_nan_weights_are_refused_even_with_a_consistent_manifest(bundles, tmp_pa
         ({"time_scale": 0}, "must be a positive number"),
     ],
 )
-def test_contradictory_manifest_fields_are_refused(bundles, tmp_path, fields, match):
-    fm = copy(bundles, tmp_path, "fm")
+def test_contradictory_manifest_fields_are_refused(members, tmp_path, fields, match):
+    fm = copy(members, tmp_path, "fm0")
     forge(fm, **fields)
-    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], match)
+    refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], match)
 
 
-def test_experts_of_different_partitions_or_listed_twice_are_refused(bundles, tmp_path):
-    fm, ddpm = copy(bundles, tmp_path, "fm"), copy(bundles, tmp_path, "ddpm")
+def test_experts_of_different_partitions_or_listed_twice_are_refused(members, tmp_path):
+    fm, ddpm = copy(members, tmp_path, "fm0"), copy(members, tmp_path, "ddpm1")
     refused(tmp_path, [fm, fm], "the same expert (the same weights) twice")
     partition = json.loads((ddpm / "manifest.json").read_text())["partition"]
     forge(ddpm, partition={**partition, "sha256": "0" * 64})
@@ -128,8 +101,8 @@ def test_experts_of_different_partitions_or_listed_twice_are_refused(bundles, tm
 
 
 @pytest.mark.parametrize("damage", ["truncate", "empty_manifest", "pickle"])
-def test_damaged_files_are_refused(bundles, tmp_path, damage):
-    fm = copy(bundles, tmp_path, "fm")
+def test_damaged_files_are_refused(members, tmp_path, damage):
+    fm = copy(members, tmp_path, "fm0")
     if damage == "truncate":
         data = (fm / "model.safetensors").read_bytes()
         (fm / "model.safetensors").write_bytes(data[: len(data) // 2])
@@ -141,4 +114,4 @@ def test_damaged_files_are_refused(bundles, tmp_path, damage):
         torch.save({"model.x": torch.zeros(1)}, fm / "model.safetensors")
         forge(fm, weights_sha256=sha256_file(fm / "model.safetensors"))
         match = "cannot be read as safetensors"
-    refused(tmp_path, [fm, copy(bundles, tmp_path, "ddpm")], match)
+    refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], match)

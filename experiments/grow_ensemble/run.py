@@ -165,15 +165,13 @@ def run_lane(seed: int) -> None:
 
 def new_domain() -> str:
     """The domain most of the new cluster's items are in (the partition is label-free; the labels only name it)."""
-    import numpy as np
-
     from hddm.data.partition import load_partition
-    from hddm.data.styled_digits import load_styled
+    from hddm.data.styled_digits import domain_cluster_counts
 
     cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
-    styled = load_styled(cache, "trainval")
     assignment = load_partition(f"{cache}/partitions/styled_digits_kmeans{K}.safetensors").assignment.numpy()
-    return styled.domain_names[int(np.bincount(styled.domains[assignment == NEW]).argmax())]
+    counts, names = domain_cluster_counts(cache, assignment)
+    return names[int(counts[:, NEW].argmax())]
 
 
 def write_prompts() -> str:

@@ -277,16 +277,14 @@ def write_prompts() -> None:
 
 
 def cluster_domain() -> str:
-    """The domain most of cluster CLUSTER's items are in (the partition is label-free; the labels only name it)."""
-    import numpy as np
-
+    """The domain most of cluster CLUSTER's items are in."""
     from hddm.data.partition import load_partition
-    from hddm.data.styled_digits import load_styled
+    from hddm.data.styled_digits import domain_cluster_counts
 
     cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
-    styled = load_styled(cache, "trainval")
     assignment = load_partition(f"{cache}/partitions/styled_digits_kmeans{K}.safetensors").assignment.numpy()
-    return styled.domain_names[int(np.bincount(styled.domains[assignment == CLUSTER]).argmax())]
+    counts, names = domain_cluster_counts(cache, assignment)
+    return names[int(counts[:, CLUSTER].argmax())]
 
 
 def main() -> None:

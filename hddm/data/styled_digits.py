@@ -271,6 +271,15 @@ def domain_prompt(digit: int, domain: str | None) -> str:
     return digit_caption(digit, 0) + ("" if domain is None else f", {ALL_DOMAINS[domain].words}")
 
 
+def domain_cluster_counts(cache_dir: str | Path, assignment: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(counts[domain, cluster] of the trainval items, the domain names): which domains a label-free partition's
+    clusters hold (the labels only name clusters; clustering never sees them)."""
+    styled = load_styled(cache_dir, "trainval")
+    counts = np.zeros((len(styled.domain_names), int(assignment.max()) + 1), dtype=np.int64)
+    np.add.at(counts, (styled.domains, assignment), 1)
+    return counts, styled.domain_names
+
+
 def prompted_domain(prompt: str) -> str | None:
     """The domain a prompt names, or None (longest phrase first)."""
     lowered = prompt.lower()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hddm.data.partition import load_partition
-from hddm.data.styled_digits import load_styled, prompted_domain
+from hddm.data.styled_digits import domain_cluster_counts, prompted_domain
 from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
 from hddm.io import sha256_file
@@ -34,14 +33,12 @@ def oracle_routing(experts: list[Expert], cache_dir: str):
     """prompts -> [B] index of each prompt's expert among `experts`."""
     if experts[0].manifest["data"]["name"] != "styled_digits":
         raise HddmError("routing.router=oracle needs domain labels: only data=styled_digits has them")
-    assignment = load_partition(partition_file(experts, cache_dir)).assignment.numpy()
-    styled = load_styled(cache_dir, "trainval")
+    counts, names = domain_cluster_counts(
+        cache_dir, load_partition(partition_file(experts, cache_dir)).assignment.numpy()
+    )
     by_cluster = {e.manifest["cluster"]: i for i, e in enumerate(experts)}
-    expert_of = {}
-    for d, name in enumerate(styled.domain_names):
-        cluster = int(np.bincount(assignment[styled.domains == d]).argmax())
-        if cluster in by_cluster:
-            expert_of[name] = by_cluster[cluster]
+    majority = counts.argmax(1)  # each domain's cluster
+    expert_of = {name: by_cluster[int(c)] for name, c in zip(names, majority) if int(c) in by_cluster}
 
     def choose(prompts: list[str]) -> torch.Tensor:
         domains = [prompted_domain(p) for p in prompts]

@@ -357,7 +357,9 @@ def experiment_report(scorer: Scorer, name: str) -> list[dict]:
     values, numbers = values_table(scores, loaded, spec.labels)
     claims = [c for c in CLAIMS if c.experiment == name]
     differences, found = claims_table(scores, loaded, claims, spec.labels)
-    best, shares = best_table(scores, loaded, spec.sweeps, spec.labels) if spec.sweeps else ("", {})
+    claimed = {c.sweep for c in BEST_CLAIMS if c.experiment == name}  # the sweeps a best-tau claim is about
+    sweeps = {sweep: rows for sweep, rows in spec.sweeps.items() if sweep in claimed}
+    best, shares = best_table(scores, loaded, sweeps, spec.labels) if sweeps else ("", {})
     found += best_verdicts(name, shares)
     readme = folder / "README.md"
     if readme.is_file():

@@ -1,7 +1,8 @@
 """The styled-digits experiments' tables from finished runs (run.py): every row per training seed and pooled, paired
 bootstrap 95 % intervals of each difference a reading relies on, the tau-sweep plot, and one verdict per claim.
 
-    .venv/bin/python experiments/styled_experiments/report.py     # what has finished; missing rows are left out
+    .venv/bin/python experiments/styled_experiments/report.py [EXPERIMENT ...]   # what has finished; missing rows
+                                                                                  # are left out
 
 Sample i of two rows with the same training seed and sampling seed shares its prompt and starting noise: a pair. The
 bootstrap resamples pairs within each (training seed, sampling seed) stratum (hddm.metrics.bootstrap), 1000 times.
@@ -342,6 +343,33 @@ def plot_sweeps(numbers: dict, sweeps: dict[str, list[str]], labels: dict, path:
     figure.savefig(path, dpi=110)
 
 
+def plot_rows(scores: Scores, loaded: dict, labels: dict, path: Path) -> None:
+    """Each row's pooled domain FID with its bootstrap 95 % interval, and its digit and domain adherence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in loaded if "pooled" in loaded[row]]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(rows) + 1.5), sharey=True)
+    for i, row in enumerate(rows):
+        pooled = loaded[row]["pooled"]
+        fid = paired_difference(scores.statistic(pooled, "fid"), lambda _: 0.0, len(pooled), pooled.strata, RESAMPLES)
+        axes[0].hlines(i, fid.low, fid.high, color="grey")  # resampling repeats samples: FID's interval sits high
+        axes[0].plot(fid.estimate, i, "o", color="k")
+        for key, marker in (("digit_adherence", "o"), ("domain_adherence", "s")):
+            axes[1].plot(
+                scores.statistic(pooled, key)(np.arange(len(pooled))), i, marker, label=key if i == 0 else None
+            )
+    axes[0].set_yticks(range(len(rows)), [labels[row] for row in rows], fontsize=7)
+    axes[0].set_xlabel("domain FID (styled-cnn), pooled (dot), bootstrap 95 % interval (line)")
+    axes[1].set_xlabel("adherence (styled-cnn), pooled")
+    axes[1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def experiment_report(scorer: Scorer, name: str) -> list[dict]:
     spec = EXPERIMENTS[name]
     prompts, domain = (PROMPTS_ALL, None) if spec.all_prompts else (PROMPTS_CLUSTER, cluster_domain_name())
@@ -367,6 +395,8 @@ def experiment_report(scorer: Scorer, name: str) -> list[dict]:
         paste_table(readme, "claims", differences + ("\n" + best if best else ""))
     if spec.sweeps:
         plot_sweeps(numbers, spec.sweeps, spec.labels, folder / "tau_sweep.png")
+    else:
+        plot_rows(scores, loaded, spec.labels, folder / "rows.png")
     (folder / "results.json").write_text(json.dumps({"values": numbers, "claims": found, "best": shares}, indent=1))
     print(f"{name}: {len(loaded)} rows\n{values}\n{differences}\n{best}", flush=True)
     return found
@@ -395,8 +425,19 @@ def summary(found: dict[str, list[dict]]) -> str:
 
 
 def main() -> None:
+    """Usage: report.py [EXPERIMENT ...] (default: all); the verdict table is rebuilt from every results.json."""
+    names = sys.argv[1:] or list(EXPERIMENTS)
+    unknown = sorted(set(names) - set(EXPERIMENTS))
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {unknown}: choose from {list(EXPERIMENTS)}")
     scorer = Scorer()
-    found = {name: experiment_report(scorer, name) for name in EXPERIMENTS}
+    for name in names:
+        experiment_report(scorer, name)
+    found = {
+        name: json.loads((HERE / name / "results.json").read_text())["claims"]
+        for name in EXPERIMENTS
+        if (HERE / name / "results.json").is_file()
+    }
     table = summary(found)
     (HERE / "claims.md").write_text(table)
     readme = ROOT / "experiments" / "README.md"

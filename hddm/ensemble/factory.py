@@ -98,6 +98,8 @@ def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conv
 def build_field_factory(cfg: SampleRunConfig, device: torch.device):
     """Load and check the members once; return (make_field(text, mask, seed, usage, prompts), experts, router
     manifest)."""
+    if not cfg.ensemble.experts:
+        raise HddmError("ensemble.experts is empty: list the expert bundle folders, ensemble.experts=[<folder>,...]")
     experts = [load_expert(path) for path in cfg.ensemble.experts]
     check_solver(cfg.solver, experts)
     routed = cfg.solver not in NATIVE_SOLVERS  # a native sampler integrates its lone expert: no routing, no velocity

@@ -92,8 +92,9 @@ def test_contradictory_manifest_fields_are_refused(members, tmp_path, fields, ma
     refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], match)
 
 
-def test_experts_of_different_partitions_or_listed_twice_are_refused(members, tmp_path):
+def test_experts_of_different_partitions_listed_twice_or_none_are_refused(members, tmp_path):
     fm, ddpm = copy(members, tmp_path, "fm0"), copy(members, tmp_path, "ddpm1")
+    refused(tmp_path, [], "ensemble.experts is empty")
     refused(tmp_path, [fm, fm], "the same expert (the same weights) twice")
     partition = json.loads((ddpm / "manifest.json").read_text())["partition"]
     forge(ddpm, partition={**partition, "sha256": "0" * 64})

@@ -357,10 +357,8 @@ def plot_rows(scores: Scores, loaded: dict, labels: dict, path: Path) -> None:
         fid = paired_difference(scores.statistic(pooled, "fid"), lambda _: 0.0, len(pooled), pooled.strata, RESAMPLES)
         axes[0].hlines(i, fid.low, fid.high, color="grey")  # resampling repeats samples: FID's interval sits high
         axes[0].plot(fid.estimate, i, "o", color="k")
-        for key, marker in (("digit_adherence", "o"), ("domain_adherence", "s")):
-            axes[1].plot(
-                scores.statistic(pooled, key)(np.arange(len(pooled))), i, marker, label=key if i == 0 else None
-            )
+        for key, style in (("digit_adherence", "oC0"), ("domain_adherence", "sC1")):  # one colour per measure
+            axes[1].plot(scores.statistic(pooled, key)(np.arange(len(pooled))), i, style, label=key if i == 0 else None)
     axes[0].set_yticks(range(len(rows)), [labels[row] for row in rows], fontsize=7)
     axes[0].set_xlabel("domain FID (styled-cnn), pooled (dot), bootstrap 95 % interval (line)")
     axes[1].set_xlabel("adherence (styled-cnn), pooled")

@@ -165,13 +165,10 @@ def run_lane(seed: int) -> None:
 
 def new_domain() -> str:
     """The domain most of the new cluster's items are in (the partition is label-free; the labels only name it)."""
-    from hddm.data.partition import load_partition
-    from hddm.data.styled_digits import domain_cluster_counts
+    from hddm.data.styled_digits import majority_domain
 
     cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
-    assignment = load_partition(f"{cache}/partitions/styled_digits_kmeans{K}.safetensors").assignment.numpy()
-    counts, names = domain_cluster_counts(cache, assignment)
-    return names[int(counts[:, NEW].argmax())]
+    return majority_domain(cache, f"{cache}/partitions/styled_digits_kmeans{K}.safetensors", NEW)
 
 
 def write_prompts() -> str:

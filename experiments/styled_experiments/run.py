@@ -278,13 +278,10 @@ def write_prompts() -> None:
 
 def cluster_domain() -> str:
     """The domain most of cluster CLUSTER's items are in."""
-    from hddm.data.partition import load_partition
-    from hddm.data.styled_digits import domain_cluster_counts
+    from hddm.data.styled_digits import majority_domain
 
     cache = os.environ.get("HDDM_CACHE", str(Path.home() / ".cache" / "hddm"))
-    assignment = load_partition(f"{cache}/partitions/styled_digits_kmeans{K}.safetensors").assignment.numpy()
-    counts, names = domain_cluster_counts(cache, assignment)
-    return names[int(counts[:, CLUSTER].argmax())]
+    return majority_domain(cache, f"{cache}/partitions/styled_digits_kmeans{K}.safetensors", CLUSTER)
 
 
 def main() -> None:

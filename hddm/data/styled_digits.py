@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from hddm.data import mnist
+from hddm.data.partition import load_partition
 from hddm.errors import HddmError
 from hddm.io import atomic_write, sha256_file, write_json
 
@@ -278,6 +279,12 @@ def domain_cluster_counts(cache_dir: str | Path, assignment: np.ndarray) -> tupl
     counts = np.zeros((len(styled.domain_names), int(assignment.max()) + 1), dtype=np.int64)
     np.add.at(counts, (styled.domains, assignment), 1)
     return counts, styled.domain_names
+
+
+def majority_domain(cache_dir: str | Path, partition_path: str | Path, cluster: int) -> str:
+    """The domain most of a label-free cluster's items are in (the labels only name it)."""
+    counts, names = domain_cluster_counts(cache_dir, load_partition(partition_path).assignment.numpy())
+    return names[int(counts[:, cluster].argmax())]
 
 
 def prompted_domain(prompt: str) -> str | None:

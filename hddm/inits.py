@@ -26,11 +26,13 @@ from hddm.bundles import load_bundle, load_expert_bundle, save_bundle
 from hddm.errors import HddmError
 from hddm.io import sha256_file
 from hddm.models.dit import DiT
+from hddm.models.upcycle import upcycle_state
 
 BASE_DIR = Path(__file__).resolve().parent / "assets" / "base_dit"
 BASE_SHA256 = "1eef2f231fc535852d3816c3d8927a98660f117f92acb6284a3f18c2fea83aef"
 INIT_FORMAT = "hddm.init/1"
 BASE_NAME = "base"  # the value of `init=` that selects the shipped base
+DENSE_FIELDS = ("hidden_size", "depth", "num_heads", "patch_size", "mlp_ratio")
 LISTED = 6  # offending keys an error message names before "(+N more)", to stay one readable line
 
 
@@ -64,9 +66,27 @@ def load_init(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     return load_bundle(directory, INIT_FORMAT)
 
 
+def dense_of(size: dict) -> dict:
+    return {key: size.get(key) for key in DENSE_FIELDS}
+
+
+def upcycles(model: DiT, manifest: dict) -> bool:
+    """A dense init for an MoE model of the same dense size: its FFNs become the experts (hddm/models/upcycle.py)."""
+    init_size = manifest.get("model", {})
+    return bool(model.size.moe) and not init_size.get("moe") and dense_of(init_size) == dense_of(asdict(model.size))
+
+
+def check_upcycling(model: DiT, manifest: dict, directory: Path) -> None:
+    if upcycles(model, manifest) and model.size.moe != "tc":
+        raise HddmError(
+            f"{directory} is dense and can only be upcycled into token-choice MoE layers, not {model.size.moe!r}: "
+            "set model.moe=tc, or give an init made for this model"
+        )
+
+
 def check_init_fits(model: DiT, manifest: dict, directory: Path) -> None:
     init_size = manifest.get("model", {})
-    if {key: init_size.get(key) for key in asdict(model.size)} != asdict(model.size):
+    if not upcycles(model, manifest) and {key: init_size.get(key) for key in asdict(model.size)} != asdict(model.size):
         raise HddmError(
             f"{directory} was made for model {init_size.get('name')!r}, but this model has "
             f"{describe(asdict(model.size))}: set model={init_size.get('name')} or convert again with this size"
@@ -86,10 +106,14 @@ def check_init_fits(model: DiT, manifest: dict, directory: Path) -> None:
 
 def apply_init(model: DiT, init: str | Path) -> dict:
     """Load an init (a folder, or `base`) into model in place and return its manifest; a one-line HddmError on any
-    mismatch. The image size is not checked: no weight depends on it (positional embeddings are computed)."""
+    mismatch. A dense init of an MoE model's dense size is upcycled. The image size is not checked: no weight depends
+    on it (positional embeddings are computed)."""
     directory = init_folder(str(init))
     state, manifest = load_init(directory)
     check_init_fits(model, manifest, directory)
+    check_upcycling(model, manifest, directory)
+    if upcycles(model, manifest):
+        state = upcycle_state(state, model)
     wanted = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     found = {key: tuple(value.shape) for key, value in state.items()}
     differing = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))

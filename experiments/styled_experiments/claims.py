@@ -55,6 +55,7 @@ def sweep_rows(sweep: str, label: str, taus=SWEEP_TAUS) -> tuple[dict, dict]:
 
 ROUTED = {
     "monolithic": "monolithic FM (all data, K x the expert steps)",
+    "monolithic_moe": "monolithic FM, K x the parameters at equal FLOPs (upcycled token-choice MoE)",
     "top1": "8 FM experts, Top-1",
     "top2": "8 FM experts, Top-2",
     "full": "8 FM experts, full ensemble",
@@ -118,7 +119,7 @@ def conversion() -> Experiment:
 
 EXPERIMENTS = {
     "exp1_monolithic_vs_ensemble": routed(
-        "monolithic", "top1", "top2", "full", "oracle", "top2_text_router", "digits_top2"
+        "monolithic", "monolithic_moe", "top1", "top2", "full", "oracle", "top2_text_router", "digits_top2"
     ),
     "exp2_hetero_vs_homo": routed("top2", "ddpm2_top2"),
     "exp3_threshold_sweep": threshold_sweep(),
@@ -165,6 +166,15 @@ CLAIMS = [
         +1,
         "reproduced: full 200.6 / 201.9 vs Top-2 179.2 / 179.5",
     ),
+    Claim(
+        E1,
+        "K x the parameters at equal FLOPs: the monolithic model's capacity",
+        "monolithic_moe",
+        "monolithic",
+        "fid",
+        0,
+    ),
+    Claim(E1, "Top-2 against the monolithic model of equal parameters", "top2", "monolithic_moe", "fid", 0),
     Claim(E1, "what a router reading only (x_t, t) loses to the oracle", "top1", "oracle", "fid", 0),
     Claim(E1, "what a router reading only (x_t, t) loses to the oracle", "top1", "oracle", "domain_adherence", 0),
     Claim(E1, "the text-aware router", "top2_text_router", "top2", "domain_adherence", 0),

@@ -6,11 +6,12 @@ base) as one graph of single-core jobs (experiments/job_pool.py): `make experime
 Per training seed (0, 1):
   experts   Flow Matching on clusters 0..7; DDPM-eps (cosine) on the clusters of DDPM_ORDER; an FM expert on the cosine
             path on cluster CLUSTER (the paper's same-schedule setting); FM on the digit-aligned partition (label mod 8);
-            the monolithic FM model on all data for K x the expert steps
+            the monolithic FM model on all data for K x the expert steps, dense, and upcycled into token-choice MoE
+            layers with about K x its parameters at the dense model's FLOPs (capacity apart from specialisation)
   routers   the papers' router (x_t, t) of the domain clusters, its text-aware variant, the digit partition's router
 Per training seed and sampling seed (0, 1), `hddm.sample` runs that share noise and prompts, so sample i of two rows
 is a pair for the bootstrap (report.py):
-  exp1      monolithic; 8 FM experts Top-1 / Top-2 / full; oracle routing (the prompt's domain); text-aware router;
+  exp1      monolithic (dense, K x parameters); 8 FM experts Top-1 / Top-2 / full; oracle routing (the prompt's domain); text-aware router;
             the digit-aligned ensemble
   exp26     0 / 1 / 2 / 4 DDPM experts of 8, Top-2 (experiment 2 is its 0-vs-2 pair)
   exp345    cluster CLUSTER's domain: threshold routing of an FM and a DDPM expert over tau, both orders and three
@@ -38,6 +39,9 @@ K = 8
 CLUSTER = 0  # the single-cluster experiments' cluster
 DDPM_ORDER = (0, 1, 2, 3)  # the ratio sweep's DDPM experts: the first 1, 2 or 4 of these
 TRAINING_SEEDS, SAMPLING_SEEDS = (0, 1), (0, 1)
+# the monolithic model with K x the parameters: the tiny DiT's 2 MoE layers with this many experts, each a copy of the
+# base's FFN (hddm/models/upcycle.py): 10.25 M parameters, 7.98 x the dense 1.29 M; one expert per token
+MOE_EXPERTS = 35
 TAUS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 PROMPTS_ALL = HERE / "prompts_all.txt"  # every digit in every domain
 PROMPTS_CLUSTER = HERE / "prompts_cluster.txt"  # every digit in cluster CLUSTER's domain
@@ -91,19 +95,17 @@ def training_jobs(seed: int, scale: Scale) -> list[Job]:
     digits = ("partition=mnist_digits", f"partition.num_clusters={K}")
     jobs += [job(f"digits_fm_c{c}", "objective=fm", *digits, f"cluster={c}") for c in range(K)]
     steps = K * scale.expert_steps
-    jobs.append(
-        job(
-            "monolithic",
-            "objective=fm",
-            "partition=mnist_digits",
-            "partition.num_clusters=1",
-            "cluster=0",
-            f"trainer.val_check_interval={steps // 4}",
-            f"checkpoint.every_n_steps={steps // 8}",
-            steps=steps,
-            minutes=K * scale.expert_minutes,
-        )
+    monolithic = (
+        "objective=fm",
+        "partition=mnist_digits",
+        "partition.num_clusters=1",
+        "cluster=0",
+        f"trainer.val_check_interval={steps // 4}",
+        f"checkpoint.every_n_steps={steps // 8}",
     )
+    jobs.append(job("monolithic", *monolithic, steps=steps, minutes=K * scale.expert_minutes))
+    moe = ("model=tc_tiny_e16", f"model.num_experts={MOE_EXPERTS}", f"model.name=tc_tiny_e{MOE_EXPERTS}")
+    jobs.append(job("monolithic_moe", *monolithic, *moe, steps=steps, minutes=1.5 * K * scale.expert_minutes))
     router = [
         PY,
         "-m",
@@ -159,6 +161,7 @@ def ensemble_jobs(seed: int, scale: Scale) -> list[Job]:
     fm8 = [f"fm_c{c}" for c in range(K)]
     rows = {  # row: (experts, router or None, overrides, single-core minutes)
         "monolithic": (["monolithic"], None, ["routing=top1"], 1.0),
+        "monolithic_moe": (["monolithic_moe"], None, ["routing=top1"], 1.5),
         "top1": (fm8, "domains", ["routing=top1"], 1.5),
         "top2": (fm8, "domains", ["routing=top2"], 2.0),
         "full": (fm8, "domains", ["routing=full"], 6.0),

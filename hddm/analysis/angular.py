@@ -16,7 +16,7 @@ from scipy import stats
 
 from hddm.analysis.geometry import angle_degrees
 from hddm.analysis.jacobian import combine
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import probed_euler, sample_batches
 from hddm.errors import HddmError
 
@@ -72,7 +72,7 @@ def run(setup):
             "top2_run_seconds": round(top2_seconds, 2),
             "time_ratio": seconds / top2_seconds,
         },
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     rows = [
         ["selected (top-2)", result["selected_deg"]["mean"], result["selected_deg"]["std"]],

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from hddm.analysis.embedding import ClusterEmbedder, centroid_ranks, expert_centroids, selected_rank
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import nearest_steps, probed_euler
 
 
@@ -84,6 +84,6 @@ def run(setup):
         "times_used": sorted(at.values()),
         "embedding": embed.name,
         "distance": f"Euclidean on {'unit-normalised ' if cfg.feature_metric == 'cosine' else ''}features",
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     return result, [("Cluster rank of the selected experts (1 = nearest)", table)], {"cluster_rank": figure}

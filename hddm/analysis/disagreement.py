@@ -13,7 +13,7 @@ from scipy import stats
 
 from hddm.analysis.geometry import mean_pairwise_distance
 from hddm.analysis.jacobian import combine
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import probed_euler, sample_batches
 from hddm.metrics.diversity import perceptual_distance
 
@@ -67,7 +67,7 @@ def run(setup):
         "spearman_D_int_vs_mse": {"rho": float(rho_mse.statistic), "p": float(rho_mse.pvalue)},
         "mean_D_per_step": torch.cat(profile).mean(0).tolist(),
         "perceptual_distance": distance.implementation,
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     figure, axes = plt.subplots(1, 2, figsize=(9, 3))
     axes[0].bar([r[0] for r in rows], [r[3] for r in rows])

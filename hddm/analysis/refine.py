@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import sample_batches
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.metrics.diversity import perceptual_distance
@@ -72,6 +72,6 @@ def run(setup):
         "N": cfg.refine_steps,
         "perceptual_distance": distance.implementation,
         "per_sample": {s: d.tolist() for s, d in deltas.items()},
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     return result, [("Step-refinement disagreement", table)], {"refine": figure}

@@ -13,6 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hddm.io import write_json  # noqa: E402
 
 
+def protocol(module_doc: str) -> str:
+    """An analysis module's first docstring paragraph, as one line: what it measures, for the tables' header."""
+    return " ".join(module_doc.strip().split("\n\n")[0].split())
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     def cell(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)

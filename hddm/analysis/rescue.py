@@ -10,7 +10,7 @@ import torch
 
 from hddm.analysis.jacobian import combine, spectral_norm
 from hddm.analysis.refine import refinement
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.metrics.adherence import mnist_prompt_adherence
 from hddm.metrics.diversity import perceptual_distance
 
@@ -90,6 +90,6 @@ def run(setup):
         "per_variant": per_variant,
         "perceptual_distance": distance.implementation,
         "N": setup.cfg.analysis.refine_steps,
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     return result, [("Rescue attempts on the full ensemble", table)], {"rescue": figure}

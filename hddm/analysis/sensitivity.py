@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from hddm.analysis.jacobian import routed_terms, spectral_norm
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import nearest_steps, probed_euler
 
 TERMS = ("full", "expert", "router")
@@ -116,7 +116,7 @@ def run(setup):
         "measured_t": grid,
         "power_iterations": cfg.power_iterations,
         "profiles": profiles,
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     return (
         result,

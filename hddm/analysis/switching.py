@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from hddm.analysis.jacobian import combine
-from hddm.analysis.report import markdown_table
+from hddm.analysis.report import markdown_table, protocol
 from hddm.analysis.trajectories import probed_euler, sample_batches
 from hddm.errors import HddmError
 from hddm.metrics.diversity import perceptual_distance
@@ -103,6 +103,6 @@ def run(setup):
         "strategy": cfg.switching_strategy,
         "eps_switch": cfg.eps_switch,
         "perceptual_distance": distance.implementation,
-        "protocol": __doc__.strip().splitlines()[0],
+        "protocol": protocol(__doc__),
     }
     return result, [("Switching predictors of poor convergence", table)], {"switching": figure}

@@ -79,7 +79,7 @@ register_configs()
 ConfigStore.instance().store(name="analyze_schema", node=AnalyzeConfig)
 
 
-main = hydra_command("analyze", analyze)
+main = hydra_command("analyze", analyze, to_typed)
 
 
 if __name__ == "__main__":

@@ -325,7 +325,7 @@ def convert(cfg: DictConfig) -> Path:
 
 
 register_configs()
-main = hydra_command("convert_dit", lambda cfg, _: convert(cfg), bookkeeping=False)
+main = hydra_command("convert_dit", lambda cfg, _: convert(cfg), None, bookkeeping=False)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_configs()
 
 
-main = hydra_command("evaluate", evaluate)
+main = hydra_command("evaluate", evaluate, to_typed)
 
 
 if __name__ == "__main__":

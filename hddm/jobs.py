@@ -1,10 +1,14 @@
 """Job bookkeeping for every entry point: a status file per run folder, skipping finished jobs, and sweeps
 that report a failing job at once and go on with the others.
 
-Each run folder gets status.json: state (running | done | failed), the digest of the job's resolved config,
-the error if any, when it was last seen, and the process running it (a second launch of a running job refuses).
-Re-running a job whose folder says done with the same config digest skips it, so re-running a sweep redoes only
-what is missing or changed. Under `-m` (multirun) a
+A launch is a transaction on its run folder: the whole config is validated, and a running job's owner checked,
+before anything is written there (Hydra's own .hydra/ writing is turned off in every config root and done here,
+its log file opens at the first record), so a refused launch leaves the folder byte-identical. Each run folder then
+gets status.json: state (running | done | failed), the digest of the job's resolved config, the error if any, when it
+was last seen, the process running it, and once done the sha256 of its outputs and inputs (hddm/run_record.py).
+Re-running a job whose folder says done skips it only while the config digest is the same, every recorded output
+still matches and every input is unchanged, so re-running a sweep redoes only what is missing or changed. Under
+`-m` (multirun) a
 failing job is printed at once and recorded, the sweep goes on, and `SweepSummary` (a Hydra callback) prints
 one line per job at the end and exits with code 2 if any failed. Status files live in the run folders, so
 this works alike for the basic, joblib and submitit launchers.
@@ -29,9 +33,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hddm.errors import HddmError
-from hddm.io import write_json
+from hddm.io import atomic_write, write_json
+from hddm.run_record import STATUS, changed_inputs, changed_outputs, input_digests, output_digests
 
-STATUS = "status.json"
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # an absolute path: Hydra resolves relative ones per caller
 
 
@@ -82,32 +86,76 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done: bool = True) -> None:
+def stale_reason(run_dir: Path, previous: dict, inputs: dict[str, str]) -> str | None:
+    """Why a folder recorded as done cannot be skipped: changed outputs or inputs (records without them: none)."""
+    outputs = changed_outputs(run_dir, previous.get("outputs", {}))
+    if outputs:
+        return f"its outputs changed ({', '.join(outputs[:3])}{' ...' if len(outputs) > 3 else ''})"
+    changed = changed_inputs(previous["inputs"], inputs) if "inputs" in previous else []
+    return f"its inputs changed ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})" if changed else None
+
+
+def write_hydra_record(run_dir: Path, cfg: DictConfig) -> None:
+    """What Hydra writes into .hydra/ (config, its own config, the overrides), once the launch is accepted."""
+    hydra_cfg = HydraConfig.get()
+    for name, node in (
+        ("config.yaml", cfg),
+        ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+        ("overrides.yaml", hydra_cfg.overrides.task),
+    ):
+        text = OmegaConf.to_yaml(node)
+        atomic_write(Path(run_dir) / ".hydra" / name, lambda tmp, text=text: Path(tmp).write_text(text))
+
+
+def refuse(message: str) -> None:
+    print(f"hddm: error: {message}", file=sys.stderr, flush=True)
+    if not in_multirun():
+        sys.exit(2)
+
+
+def run_job(
+    job: Callable[[], object],
+    run_dir: Path,
+    cfg: DictConfig,
+    skip_done: bool = True,
+    validate: Callable[[DictConfig], object] | None = None,
+) -> None:
     """Run one entry point's job with status bookkeeping.
 
-    A user-facing problem (HddmError) is one line on stderr; alone it exits with code 2, in a sweep the job is
-    marked failed and the sweep continues. An unexpected exception in a sweep is recorded the same way, with its
+    A config that does not validate, or a folder another live process is running, is refused before anything is
+    written. A user-facing problem (HddmError) is one line on stderr; alone it exits with code 2, in a sweep the job
+    is marked failed and the sweep continues. An unexpected exception in a sweep is recorded the same way, with its
     traceback in error.txt, so one broken job never hides the others' results.
     """
     run_dir, digest = Path(run_dir), config_digest(cfg)
+    if validate is not None:
+        try:
+            validate(cfg)
+        except HddmError as error:
+            refuse(f"{error}" + (f" [{run_dir}]" if in_multirun() else ""))
+            return
     previous = read_status(run_dir)
-    if skip_done and previous and previous.get("state") == "done" and previous.get("config_digest") == digest:
+    inputs = input_digests(cfg, run_dir)
+    done = previous and previous.get("state") == "done" and previous.get("config_digest") == digest
+    reason = stale_reason(run_dir, previous, inputs) if done else None
+    if skip_done and done and reason is None:
         if is_rank_zero():
-            write_status(run_dir, "done", digest, skipped=True, finished=previous.get("finished"))
+            kept = {key: value for key, value in previous.items() if key not in ("state", "config_digest", "last_seen")}
+            write_status(run_dir, "done", digest, **{**kept, "skipped": True})
             print(f"hddm: skipped {run_dir} (done with this config)")
         return
     owner = live_owner(previous) if is_rank_zero() else None  # other ranks find rank 0's own "running" status
     if owner is not None:
-        print(
-            f"hddm: error: {run_dir} is being run by process {owner} on this machine: wait for it, or stop it "
-            f"(kill {owner}) and re-run to resume",
-            file=sys.stderr,
-            flush=True,
+        refuse(
+            f"{run_dir} is being run by process {owner} on this machine: wait for it, or stop it "
+            f"(kill {owner}) and re-run to resume"
         )
-        if not in_multirun():
-            sys.exit(2)
         return
+    if skip_done and done:
+        print(f"hddm: re-running {run_dir}: {reason}", flush=True)
     record = write_status if is_rank_zero() else (lambda *args, **kwargs: None)
+    if is_rank_zero() and HydraConfig.initialized():
+        write_hydra_record(run_dir, cfg)
     started = time.time()
     record(run_dir, "running", digest, started=started, pid=os.getpid(), host=socket.gethostname())
     try:
@@ -129,7 +177,10 @@ def run_job(job: Callable[[], object], run_dir: Path, cfg: DictConfig, skip_done
             flush=True,
         )
         return
-    record(run_dir, "done", digest, started=started, finished=time.time())
+    if is_rank_zero():
+        # inputs hashed again: a job may create one it reads (a partition, a cache) that a re-run finds in place
+        outputs, inputs = output_digests(run_dir), input_digests(cfg, run_dir)
+        write_status(run_dir, "done", digest, started=started, finished=time.time(), outputs=outputs, inputs=inputs)
 
 
 class SweepSummary(Callback):
@@ -158,11 +209,16 @@ class SweepSummary(Callback):
             sys.exit(2)
 
 
-def run_cli(job: Callable[[], object], cfg: DictConfig | None = None, skip_done: bool = True) -> None:
+def run_cli(
+    job: Callable[[], object],
+    cfg: DictConfig | None = None,
+    skip_done: bool = True,
+    validate: Callable[[DictConfig], object] | None = None,
+) -> None:
     """An entry point's main: given the job's config (under Hydra), run_job's bookkeeping; without it, just the
     one-line error and exit code 2."""
     if cfg is not None and HydraConfig.initialized():
-        run_job(job, Path(HydraConfig.get().runtime.output_dir), cfg, skip_done)
+        run_job(job, Path(HydraConfig.get().runtime.output_dir), cfg, skip_done, validate)
         return
     try:
         job()
@@ -172,15 +228,23 @@ def run_cli(job: Callable[[], object], cfg: DictConfig | None = None, skip_done:
 
 
 def hydra_command(
-    config_name: str, job: Callable[[DictConfig, Path], object], bookkeeping: bool = True, skip_done: bool = True
+    config_name: str,
+    job: Callable[[DictConfig, Path], object],
+    validate: Callable[[DictConfig], object] | None,
+    bookkeeping: bool = True,
+    skip_done: bool = True,
 ) -> Callable[[], None]:
-    """Every command's main: Hydra composes conf/<config_name>.yaml with the command line, then job(cfg, run_dir)
-    runs under run_job's bookkeeping (status file, skip when done, one-line errors, exit code 2); without
-    bookkeeping, only the one-line errors."""
+    """Every command's main: Hydra composes conf/<config_name>.yaml with the command line, validate(cfg) checks it
+    whole, then job(cfg, run_dir) runs under run_job's bookkeeping (status file, skip when done, one-line errors,
+    exit code 2); without bookkeeping, only the one-line errors and the .hydra/ record."""
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def main(cfg: DictConfig) -> None:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        run_cli(lambda: job(cfg, run_dir), cfg if bookkeeping else None, skip_done)
+        if bookkeeping:
+            run_cli(lambda: job(cfg, run_dir), cfg, skip_done, validate)
+            return
+        write_hydra_record(run_dir, cfg)
+        run_cli(lambda: job(cfg, run_dir))
 
     return main

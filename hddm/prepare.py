@@ -363,7 +363,7 @@ register_prepare_configs()
 
 
 # Never skipped as done: its outputs live in the cache, which checks itself (and may have been cleared).
-main = hydra_command("prepare", prepare, skip_done=False)
+main = hydra_command("prepare", prepare, validate_prepare_config, skip_done=False)
 
 
 if __name__ == "__main__":

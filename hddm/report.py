@@ -2,9 +2,10 @@
 
 Every job folder of a Hydra sweep holds `.hydra/overrides.yaml` (what the job changed) and a result file
 (evaluate: results.json; sample: record.json; train: result.json). The swept settings become the table's
-columns on the left, every number under the result's "metrics" the columns on the right. Writes report.md,
-report.csv and, per metric, a plot against each swept setting (a line per combination of the others when
-the setting is numeric, grouped bars when it is not).
+columns on the left, every number under the result's "metrics" the columns on the right, for the jobs whose
+status says done and whose recorded outputs still match (hddm/run_record.py); the others are listed with their
+state and no numbers. Writes report.md, report.csv and, per metric, a plot against each swept setting (a line
+per combination of the others when the setting is numeric, grouped bars when it is not).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import yaml
 
 from hddm.errors import HddmError
+from hddm.jobs import read_status
+from hddm.run_record import changed_outputs
 
 RESULT_FILES = ("results.json", "record.json", "result.json")
 
@@ -53,14 +56,23 @@ def read_job(job_dir: Path) -> dict | None:
         if not key.startswith("hydra"):
             settings[key.lstrip("+~")] = parse_value(value)
     result_file = next((job_dir / name for name in RESULT_FILES if (job_dir / name).is_file()), None)
-    metrics = flatten(json.loads(result_file.read_text()).get("metrics") or {}) if result_file else {}
-    status_file = job_dir / "status.json"
-    state = (
-        json.loads(status_file.read_text()).get("state")
-        if status_file.is_file()
-        else ("done" if metrics else "unknown")
-    )
-    return {"job": job_dir.name, "settings": settings, "metrics": metrics, "state": state}
+    try:
+        metrics = flatten(json.loads(result_file.read_text()).get("metrics") or {}) if result_file else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        metrics, state = {}, "unreadable"
+    else:
+        state = job_state(job_dir, bool(metrics))
+    return {"job": job_dir.name, "settings": settings, "metrics": metrics if state == "done" else {}, "state": state}
+
+
+def job_state(job_dir: Path, has_metrics: bool) -> str:
+    """The status file's state; "stale" when a done job's recorded outputs no longer match (a re-run killed midway,
+    a file replaced); folders from before status files: done when they hold metrics."""
+    status = read_status(job_dir)
+    if status is None:
+        return "done" if has_metrics else "unknown"
+    state = status.get("state", "unknown")
+    return "stale" if state == "done" and changed_outputs(job_dir, status.get("outputs", {})) else state
 
 
 def collect(sweep_dir: Path) -> list[dict]:
@@ -152,6 +164,7 @@ def report(sweep_dir: Path, out: Path | None = None, metrics: list[str] | None =
     plots = [str(plot(jobs, columns, m, x, out)) for m in chosen for x in columns]
     return {
         "jobs": len(jobs),
+        "done": sum(job["state"] == "done" for job in jobs),
         "failed": sum(job["state"] == "failed" for job in jobs),
         "columns": columns,
         "metrics": chosen,
@@ -173,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"hddm: error: {error}", file=sys.stderr)
         sys.exit(2)
     print(
-        f"hddm: {summary['jobs']} jobs ({summary['failed']} failed), swept {summary['columns']}\n"
+        f"hddm: {summary['jobs']} jobs: {summary['done']} done, {summary['failed']} failed, "
+        f"{summary['jobs'] - summary['done'] - summary['failed']} running, stale or unreadable (no numbers shown); "
+        f"swept {summary['columns']}\n"
         f"  table: {summary['table']}\n  csv:   {summary['csv']}\n  plots: {len(summary['plots'])} in "
         f"{Path(summary['table']).parent}"
     )

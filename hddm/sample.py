@@ -121,7 +121,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_configs()
 
 
-main = hydra_command("sample", sample)
+main = hydra_command("sample", sample, to_typed)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_configs()
 
 
-main = hydra_command("train", train)
+main = hydra_command("train", train, validate_train_config)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def train_head(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_configs()
 
 
-main = hydra_command("train_head", train_head)
+main = hydra_command("train_head", train_head, to_typed)
 
 
 if __name__ == "__main__":

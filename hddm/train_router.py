@@ -130,7 +130,7 @@ def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
 register_configs()
 
 
-main = hydra_command("train_router", train_router)
+main = hydra_command("train_router", train_router, validate_router_config)
 
 
 if __name__ == "__main__":

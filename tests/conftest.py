@@ -96,6 +96,11 @@ def members(tmp_path_factory, cache_dir):
     return root
 
 
+def snapshot(folder):
+    """{path: bytes} of every file under folder: what a refused launch must leave byte-identical."""
+    return {path: path.read_bytes() for path in Path(folder).rglob("*") if path.is_file()}
+
+
 def load_script(path, name):
     """A script under experiments/ as a module (registered, so its dataclasses resolve)."""
     import importlib.util

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import CONF, run_cli
+from conftest import CONF, run_cli, snapshot
 from safetensors.torch import load_file
 
 from hddm.bundles import DIGEST, manifest_digest
@@ -28,10 +28,6 @@ def forge(bundle, weights=None, **fields):
     manifest.update(fields)
     manifest[DIGEST] = manifest_digest(manifest)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-
-
-def snapshot(folder):
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 def refused(tmp_path, experts, match, *overrides):

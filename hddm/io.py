@@ -24,6 +24,10 @@ def atomic_write(path: str | Path, write) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is None:  # a failed write (a full disk) names no file: name the one being written
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -28,11 +28,12 @@ from typing import Any, Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hddm.errors import HddmError
+from hddm.errors import HddmError, os_error_message
 from hddm.io import atomic_write, write_json
 from hddm.run_record import STATUS, changed_inputs, changed_outputs, input_digests, output_digests
 
@@ -154,20 +155,26 @@ def run_job(
     if skip_done and done:
         print(f"hddm: re-running {run_dir}: {reason}", flush=True)
     record = write_status if is_rank_zero() else (lambda *args, **kwargs: None)
-    if is_rank_zero() and HydraConfig.initialized():
-        write_hydra_record(run_dir, cfg)
     started = time.time()
-    record(run_dir, "running", digest, started=started, pid=os.getpid(), host=socket.gethostname())
     try:
+        if is_rank_zero() and HydraConfig.initialized():
+            write_hydra_record(run_dir, cfg)
+        record(run_dir, "running", digest, started=started, pid=os.getpid(), host=socket.gethostname())
         job()
-    except HddmError as error:
-        record(run_dir, "failed", digest, started=started, error=str(error))
-        print(f"hddm: error: {error}" + (f" [{run_dir}]" if in_multirun() else ""), file=sys.stderr, flush=True)
-        if not in_multirun():
-            sys.exit(2)
-        return
-    except Exception as error:  # a bug: keep the traceback for the report, let a single run fail loudly
-        record(run_dir, "failed", digest, started=started, error=f"{type(error).__name__}: {error}")
+    except Exception as error:
+        message = user_message(error)
+        if message is not None:
+            try:
+                record(run_dir, "failed", digest, started=started, error=message)
+            except OSError:  # the disk that failed the job may hold the status file too: the line still goes out
+                pass  # a dead process's "running" status resumes as killed (live_owner)
+            refuse(message + (f" [{run_dir}]" if in_multirun() else ""))
+            return
+        # a bug: keep the traceback for the report, let a single run fail loudly
+        try:
+            record(run_dir, "failed", digest, started=started, error=f"{type(error).__name__}: {error}")
+        except OSError:
+            pass
         if not in_multirun():
             raise
         (run_dir / "error.txt").write_text(traceback.format_exc())
@@ -181,6 +188,32 @@ def run_job(
         # inputs hashed again: a job may create one it reads (a partition, a cache) that a re-run finds in place
         outputs, inputs = output_digests(run_dir), input_digests(cfg, run_dir)
         write_status(run_dir, "done", digest, started=started, finished=time.time(), outputs=outputs, inputs=inputs)
+
+
+def user_message(error: Exception) -> str | None:
+    """The one line for a problem the user can fix (HddmError, a full disk, a read-only folder); None for a bug."""
+    if isinstance(error, HddmError):
+        return str(error)
+    return os_error_message(error) if isinstance(error, OSError) else None
+
+
+class RunFolderCheck(Callback):
+    """Creates the run (or sweep) folder before Hydra does, so one that cannot be created (read-only, no permission,
+    a full disk) is one `hddm: error:` line and exit code 2 instead of Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.create(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.create(config.hydra.sweep.dir)
+
+    @staticmethod
+    def create(folder: str) -> None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            print(f"hddm: error: {user_message(error) or error}", file=sys.stderr, flush=True)
+            sys.exit(2)
 
 
 class SweepSummary(Callback):
@@ -222,8 +255,11 @@ def run_cli(
         return
     try:
         job()
-    except HddmError as error:
-        print(f"hddm: error: {error}", file=sys.stderr)
+    except Exception as error:
+        message = user_message(error)
+        if message is None:
+            raise
+        print(f"hddm: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -239,7 +275,7 @@ def hydra_command(
     exit code 2); without bookkeeping, only the one-line errors and the .hydra/ record."""
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
-    def main(cfg: DictConfig) -> None:
+    def hydra_main(cfg: DictConfig) -> None:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         if bookkeeping:
             run_cli(lambda: job(cfg, run_dir), cfg, skip_done, validate)
@@ -247,4 +283,30 @@ def hydra_command(
         write_hydra_record(run_dir, cfg)
         run_cli(lambda: job(cfg, run_dir))
 
+    def main() -> None:
+        previous = os.environ.get("HYDRA_FULL_ERROR")
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its composition errors to us instead of printing them
+        try:
+            hydra_main()
+        except HydraException as error:
+            print(f"hddm: error: {composition_error(error)}", file=sys.stderr)
+            sys.exit(2)
+        finally:
+            if previous is None:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+            else:
+                os.environ["HYDRA_FULL_ERROR"] = previous
+
     return main
+
+
+def composition_error(error: HydraException) -> str:
+    """Hydra's multi-line composition errors as one line: an unknown option lists the group's choices."""
+    if isinstance(error, MissingConfigException) and error.options and error.missing_cfg_file:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        return f"{group}={name} is not an option: choose one of {', '.join(error.options)} ({group}=<option>)"
+    text = str(error).split("Config search path:")[0]
+    parts = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
+    if error.__cause__ is not None:
+        parts.insert(1, str(error.__cause__).splitlines()[0])
+    return "; ".join(parts)

@@ -8,6 +8,7 @@ setting used, the members' hashes and the expert usage.
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +25,7 @@ from hddm.device import resolve_device
 from hddm.ensemble.factory import build_field_factory, chosen_prompts, draw, sample_noise
 from hddm.ensemble.field import UsageStats
 from hddm.ensemble.members import expert_name
-from hddm.io import write_json
+from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import mnist_prompt_adherence
@@ -69,13 +70,16 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     images = torch.cat(images)
     names = [expert_name(e.manifest) for e in experts]
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(images, run_dir / "samples.pt")  # what the experts generate: pixels, or latents
+    buffer = io.BytesIO()  # saved in memory first: a full disk is then an OSError naming the file, not torch's own
+    torch.save(images, buffer)  # what the experts generate: pixels, or latents
+    atomic_write(run_dir / "samples.pt", lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
     if data["space"] == "latent" and cfg.vae.pretrained:
         decoder = VAEDecoder(cfg.vae.pretrained, device, cfg.vae.precision, cfg.vae.scale_factor, data["scale_factor"])
         images = torch.cat([decoder(chunk).cpu() for chunk in images.split(cfg.batch_size)])
     grid = run_dir / "grid.png" if images.shape[1] in (1, 3) else None  # latents without vae.pretrained: no picture
     if grid:
-        save_image((images.clamp(-1, 1) + 1) / 2, grid, nrow=min(cfg.grid_columns, cfg.n))
+        pixels = (images.clamp(-1, 1) + 1) / 2
+        atomic_write(grid, lambda tmp: save_image(pixels, tmp, format="png", nrow=min(cfg.grid_columns, cfg.n)))
     record = {
         "settings": asdict(cfg),
         "prompts": sorted(set(prompts), key=prompts.index),

@@ -66,7 +66,7 @@ def clip_model_loader(model: str = DEFAULT_MODEL):
             return clip, TruncatingProcessor(CLIPProcessor.from_pretrained(source))
         except OSError as error:
             raise HddmError(
-                f"cannot load CLIP {model!r} ({str(error).splitlines()[0]}): give metrics.clip_model="
+                f"cannot load CLIP {model!r} ({str(error).splitlines()[0]}): give metrics.clip.model="
                 "a local folder holding a transformers CLIP checkpoint"
             ) from None
 

@@ -6,6 +6,7 @@ through open_clip (77 tokens, 768-d), weights from the hub on the user's machine
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -70,9 +71,18 @@ class OpenCLIPTextEncoder(TextEncoder):
             and not Path(pretrained).is_file()
         ):
             raise HddmError(
-                f"CLIP weights file {pretrained} not found: set text.pretrained to a local file or 'openai'"
+                f"CLIP weights file {pretrained} not found: set text.kwargs.pretrained to a local file or 'openai'"
             )
-        model = open_clip.create_model(model_name, pretrained=pretrained or None)
+        logging.disable(logging.ERROR)  # open_clip logs a failed download before raising it: one line, ours, is enough
+        try:
+            model = open_clip.create_model(model_name, pretrained=pretrained or None)
+        except (OSError, RuntimeError) as error:  # open_clip reports a failed download as a RuntimeError
+            raise HddmError(
+                f"cannot load CLIP {model_name} weights {pretrained!r} ({str(error).splitlines()[0][:120]}): "
+                "set text.kwargs.pretrained to a local open_clip weights file, or run once with internet"
+            ) from None
+        finally:
+            logging.disable(logging.NOTSET)
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self.token_embedding, self.positional_embedding = model.token_embedding, model.positional_embedding
         self.transformer, self.ln_final = model.transformer, model.ln_final

@@ -49,9 +49,16 @@ def read_job(job_dir: Path) -> dict | None:
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
         return None
-    overrides = yaml.safe_load(overrides_file.read_text()) or []
+    try:
+        overrides = yaml.safe_load(overrides_file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        overrides = None
+    if not isinstance(overrides, list | None):
+        overrides = None
+    if overrides is None and overrides_file.stat().st_size:
+        return {"job": job_dir.name, "settings": {}, "metrics": {}, "state": "unreadable"}
     settings = {}
-    for item in overrides:
+    for item in overrides or []:
         key, _, value = str(item).partition("=")
         if not key.startswith("hydra"):
             settings[key.lstrip("+~")] = parse_value(value)

@@ -112,3 +112,25 @@ def test_damaged_files_are_refused(members, tmp_path, damage):
         forge(fm, weights_sha256=sha256_file(fm / "model.safetensors"))
         match = "cannot be read as safetensors"
     refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], match)
+
+
+def test_missing_manifest_keys_and_tensors_are_refused(members, tmp_path):
+    fm = copy(members, tmp_path, "fm0")
+    manifest = json.loads((fm / "manifest.json").read_text())
+    del manifest["objective"]
+    manifest[DIGEST] = manifest_digest(manifest)
+    (fm / "manifest.json").write_text(json.dumps(manifest))
+    refused(tmp_path, [fm, copy(members, tmp_path, "ddpm1")], "lacks objective")
+
+    second = tmp_path / "second"
+    second.mkdir()
+    fm = copy(members, second, "fm0")
+    weights = load_file(str(fm / "model.safetensors"))
+    del weights["null_text"]
+    forge(fm, weights=weights)
+    refused(second, [fm, copy(members, second, "ddpm1")], "lacks null_text")
+
+
+def test_a_missing_cuda_device_is_refused(members, tmp_path):
+    experts = [copy(members, tmp_path, "fm0"), copy(members, tmp_path, "ddpm1")]
+    refused(tmp_path, experts, "device=cuda:99 but this machine has", "device=cuda:99")

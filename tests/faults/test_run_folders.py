@@ -105,3 +105,14 @@ def test_report_shows_numbers_only_from_matching_records(members, tmp_path):
     assert "2 jobs: 1 done, 0 failed, 1 running, stale or unreadable" in report.stdout
     table = (sweep / "report" / "report.md").read_text()
     assert "stale" in table and "-1" not in table
+
+
+def test_garbage_under_a_sweep_is_listed_unreadable(tmp_path):
+    for job, (overrides, record) in enumerate([(b"- n=2\n", os.urandom(300)), (b"\x98" + os.urandom(99), b"{}")]):
+        (tmp_path / str(job) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(job) / ".hydra" / "overrides.yaml").write_bytes(overrides)
+        (tmp_path / str(job) / "record.json").write_bytes(record)
+    result = run_cli(["hddm.report", str(tmp_path)], cwd=CONF.parent, env_extra=ENV)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "2 jobs: 0 done, 0 failed, 2 running, stale or unreadable" in result.stdout
+    assert (tmp_path / "report" / "report.md").read_text().count("unreadable") == 2

@@ -125,7 +125,8 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     record = result_record(cfg, evaluator, trainer, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.grid is not None:  # decoded images for latent ensembles
-        save_image((evaluator.grid.clamp(-1, 1) + 1) / 2, run_dir / "grid.png", nrow=8)
+        grid = (evaluator.grid.clamp(-1, 1) + 1) / 2
+        atomic_write(run_dir / "grid.png", lambda tmp: save_image(grid, tmp, format="png", nrow=8))
         record["grid"] = str(run_dir / "grid.png")
     line = markdown_line(cfg, record["metrics"], record["reference_stats"])
     write_json(run_dir / "results.json", record)

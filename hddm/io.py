@@ -55,5 +55,9 @@ def save_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] |
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))

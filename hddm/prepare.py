@@ -33,7 +33,7 @@ from hddm.data.image_captions import ArraySource, ImageSource, open_folder_sourc
 from hddm.data.partition import Partition, save_partition
 from hddm.device import resolve_device
 from hddm.errors import HddmError
-from hddm.io import sha256_file, write_json
+from hddm.io import sha256_file, write_json, write_text
 from hddm.jobs import hydra_command
 from hddm.prepare_config import PrepareConfig, register_prepare_configs, validate_prepare_config
 
@@ -311,10 +311,11 @@ def write_report(cfg, source, features, names, assignment, labels, model, path, 
     purity = "".join(
         f"\n\nOverall purity against the {name} labels: {value:.1%}" for name, value in summary["purity"].items()
     )
-    (run_dir / "clusters.md").write_text(
+    write_text(
+        run_dir / "clusters.md",
         f"# {cfg.data.name}: {cfg.cluster.k} clusters\n\n`{summary['command']}`\n\nfeatures: `{summary['features']}`, "
         f"{summary['fine_k']} fine groups -> {cfg.cluster.k} clusters, {cluster_metric(cfg)} distance, "
-        f"{summary['items']} items\n\n{table}{purity}\n"
+        f"{summary['items']} items\n\n{table}{purity}\n",
     )
     data_args = (
         f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} "

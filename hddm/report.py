@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from hddm.errors import HddmError
+from hddm.io import atomic_write, write_text
 from hddm.jobs import read_status
 from hddm.run_record import changed_outputs
 
@@ -113,7 +114,7 @@ def write_tables(jobs: list[dict], columns: list[str], metrics: list[str], out: 
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
 def plot(jobs: list[dict], columns: list[str], metric: str, x_key: str, out: Path) -> Path:
@@ -152,7 +153,7 @@ def plot(jobs: list[dict], columns: list[str], metric: str, x_key: str, out: Pat
         axes.legend(fontsize=7)
     figure.tight_layout()
     path = out / f"{metric.replace('/', '_')}_vs_{x_key.replace('/', '_')}.png"
-    figure.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     plt.close(figure)
     return path
 

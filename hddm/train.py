@@ -24,7 +24,7 @@ from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
 from hddm.inits import apply_init
-from hddm.io import write_json
+from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
@@ -87,9 +87,11 @@ def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataMo
         conversion=conversion,
     )
     if cfg.data.space == "pixel":
-        save_image((images.clamp(-1, 1) + 1) / 2, path, nrow=min(8, cfg.sample.n))
+        pixels = (images.clamp(-1, 1) + 1) / 2
+        atomic_write(path, lambda tmp: save_image(pixels, tmp, format="png", nrow=min(8, cfg.sample.n)))
     else:  # latents: decoding needs the VAE (hddm.sample); save the first channels as a preview
-        save_image(images[:, :3].clamp(-3, 3) / 6 + 0.5, path, nrow=min(8, cfg.sample.n))
+        latents = images[:, :3].clamp(-3, 3) / 6 + 0.5
+        atomic_write(path, lambda tmp: save_image(latents, tmp, format="png", nrow=min(8, cfg.sample.n)))
     return sorted(set(chosen), key=chosen.index)
 
 

@@ -23,7 +23,7 @@ from hddm.config import (
     register_configs,
     validate_router_config,
 )
-from hddm.io import write_json
+from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, text_encoder_id
@@ -65,7 +65,7 @@ def plot_accuracy(accuracy: dict, path: Path) -> None:
     )
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     plt.close(figure)
 
 

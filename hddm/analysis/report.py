@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hddm.io import write_json  # noqa: E402
+from hddm.io import atomic_write, write_json, write_text  # noqa: E402
 
 
 def protocol(module_doc: str) -> str:
@@ -31,11 +31,14 @@ def write_outputs(run_dir: Path, name: str, result: dict, tables: list[tuple[str
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": str(run_dir / f"{name}.json"), "markdown": str(run_dir / f"{name}.md")}
     for stem, figure in figures.items():
-        figure.savefig(run_dir / f"{stem}.png", dpi=110, bbox_inches="tight")
+        atomic_write(
+            run_dir / f"{stem}.png",
+            lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"),
+        )
         plt.close(figure)
         paths[stem] = str(run_dir / f"{stem}.png")
     result["outputs"] = paths
     write_json(run_dir / f"{name}.json", result)
     header = f"# {name}\n\n{result.get('protocol', '')}\n\nexpert evaluations: {result['expert_evaluations']}\n"
-    (run_dir / f"{name}.md").write_text(header + "".join(f"\n## {title}\n\n{table}\n" for title, table in tables))
+    write_text(run_dir / f"{name}.md", header + "".join(f"\n## {title}\n\n{table}\n" for title, table in tables))
     return paths

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hddm.io import atomic_write
+
 
 def cluster_rows(assignment: np.ndarray, k: int, labels: np.ndarray | None, top: int = 3) -> list[dict]:
     rows = []
@@ -73,6 +75,6 @@ def sample_grid(images_per_cluster: list[list[torch.Tensor]], rows: list[dict], 
         if images:
             axis.imshow(image_strip(images, columns), interpolation="nearest")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
     return Path(path)

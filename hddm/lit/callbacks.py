@@ -25,6 +25,7 @@ from hddm.diffusion.solvers import euler
 from hddm.ensemble.field import EnsembleField
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert, load_expert
+from hddm.io import atomic_write
 from hddm.lit.data import prompt_embeddings
 from hddm.lit.ema import EMA
 from hddm.lit.router import TIME_SCALE
@@ -120,7 +121,7 @@ class SampleMetrics(Callback, ABC):
         grid = make_grid((images.clamp(-1, 1).cpu() + 1) / 2, nrow=min(8, len(images)))
         path = Path(trainer.default_root_dir) / "sample_metrics" / f"step{step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
+        atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
         for logger in trainer.loggers:
             if type(logger).__name__ == "TensorBoardLogger":
                 logger.experiment.add_image("samples/grid", grid, step)

@@ -73,8 +73,8 @@ class ExpertModule(L.LightningModule):
         loss = per_sample.mean()
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
-                f"non-finite loss at step {self.global_step}; the last good checkpoint is kept: lower optim.lr or "
-                "check the data"
+                f"non-finite loss at step {self.global_step}: nothing from this step on is saved (a re-run resumes "
+                "from the last checkpoint written, if any): lower optim.lr or check the data"
             )
         self.log("train/loss", loss, prog_bar=True)
         predictor_loss = capacity_predictor_loss(

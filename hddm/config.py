@@ -10,6 +10,18 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from hddm.choices import (
+    ConversionMode,
+    DataSpace,
+    ExpertOrder,
+    MoEInference,
+    PartitionMethod,
+    Precision,
+    RouterSource,
+    RoutingStrategy,
+    Solver,
+    TrainingSolver,
+)
 from hddm.data.embedded import EMBEDDED
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
@@ -21,7 +33,7 @@ from hddm.models.dit import DIT_SIZES, DiTConfig
 @dataclass
 class ObjectiveConfig:
     name: str = MISSING  # ddpm | fm
-    prediction: str = MISSING  # epsilon | velocity
+    prediction: str = MISSING  # epsilon | velocity (hddm.diffusion.objectives.Prediction)
     default_schedule: str = MISSING  # used when no schedule=<name> is given
     time_scale: float = 999.0  # t_model = time_scale * t
 
@@ -92,7 +104,7 @@ class TextConfig:
 @dataclass
 class DataConfig:
     name: str = MISSING  # mnist | styled_digits | latents
-    space: str = "pixel"  # pixel | latent
+    space: DataSpace = DataSpace.pixel
     channels: int = 1
     image_size: int = 28
     cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
@@ -113,7 +125,7 @@ class DataConfig:
 @dataclass
 class PartitionConfig:
     name: str = MISSING
-    method: str = MISSING  # label_mod_k (built on demand) | file (written by the clustering pipeline)
+    method: PartitionMethod = MISSING
     num_clusters: int = 10
     path: str = MISSING
 
@@ -125,6 +137,7 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     warmup_steps: int = 5000
+    moe_balance: float = 0.0  # weight of token-choice MoE layers' load-balancing loss (Switch: N sum_i f_i P_i)
 
 
 @dataclass
@@ -145,7 +158,7 @@ class SafeguardsConfig:
 class SampleConfig:
     n: int = 16
     steps: int = 50
-    solver: str = "euler"
+    solver: TrainingSolver = TrainingSolver.euler
     cfg_scale: float = 3.0
     prompts: Optional[list[str]] = None  # None: prompts of the cluster's own classes (embedded default)
     seed: int = 0
@@ -235,32 +248,31 @@ class HeadTrainConfig:
 
 @dataclass
 class RoutingConfig:
-    strategy: str = "topk"  # top1 | topk | full | threshold | random_topk
+    strategy: RoutingStrategy = RoutingStrategy.topk
     # trained: ensemble.router's bundle | density_ratio | centroid: what each expert brings | oracle: the expert of
     # the domain each prompt names (a reference, styled digits only)
-    router: str = "trained"
+    router: RouterSource = RouterSource.trained
     text_aware: bool = False  # router=density_ratio: the heads that also read the prompt
     centroid_every: int = 1  # router=centroid: re-embed the x0 estimate every this many field evaluations
     k: int = 2
     temperature: float = 1.0
     top_p: Optional[float] = None
     tau: float = 0.5
-    order: str = "fm_first"  # fm_first | ddpm_first | listed
+    order: ExpertOrder = ExpertOrder.fm_first
     seed: int = 0
 
 
 @dataclass
 class ConversionConfig:
-    mode: str = "paper"  # paper | snr_matched
+    mode: ConversionMode = ConversionMode.paper
     path: str = "linear"  # the integration path of snr_matched
     safeguards: SafeguardsConfig = field(default_factory=SafeguardsConfig)
 
 
 @dataclass
 class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens pick experts at sampling time
-    mode: str = (
-        "dynamic"  # dynamic: learned per-expert thresholds | gamma: one fixed threshold | topk: per-sample top-K
-    )
+    mode: MoEInference = MoEInference.dynamic  # dynamic: learned per-expert thresholds | gamma: one fixed threshold |
+    # topk: per-sample top-K
     gamma: float = 0.5  # the threshold of mode=gamma (0 activates every expert, 1 none)
     capacity: float = 1.0  # mode=topk: each expert takes capacity * S / N tokens of each sample
 
@@ -269,7 +281,7 @@ class MoEInferenceConfig:  # DiffMoE experts only (hddm.models.moe): how tokens 
 class LatentDecoderConfig:  # latent-space ensembles: the VAE that turns samples into images (grids, metrics)
     pretrained: Optional[str] = None  # hub id or local diffusers AutoencoderKL folder (the one the shards used)
     scale_factor: float = 0.18215  # what the shards' latents were multiplied by (hddm.prepare vae.scale_factor)
-    precision: str = "float32"  # bfloat16: autocast, on GPUs only
+    precision: Precision = Precision.float32  # bfloat16: autocast, on GPUs only
 
 
 @dataclass
@@ -291,7 +303,7 @@ class SampleRunConfig:
     prompts_file: Optional[str] = None  # ... or a text file with one prompt per line, cycled likewise
     n: int = 16
     steps: int = 75
-    solver: str = "euler"
+    solver: Solver = Solver.euler
     cfg_scale: float = 6.0
     seed: int = 0
     batch_size: int = 64
@@ -418,6 +430,7 @@ RANGES = {  # every numeric option with a bounded meaning, wherever a command's 
     "optim.lr_min": Range(0),
     "optim.weight_decay": Range(0),
     "optim.warmup_steps": Range(0, integer=True),
+    "optim.moe_balance": Range(0),
     "ema.decay": Range(0, 1, high_open=True),
     "cfg_dropout": Range(0, 1, high_open=True),
     "sample.n": Range(0, integer=True),
@@ -450,8 +463,6 @@ def to_typed(cfg: DictConfig):
 
 
 def check_data(data: DataConfig) -> None:
-    if data.space not in ("pixel", "latent"):
-        raise HddmError(f"data.space must be 'pixel' or 'latent', not {data.space!r}")
     if data.name not in EMBEDDED and not data.shard_dir:
         raise HddmError(f"data={data.name} reads cached shards: set data.shard_dir=/path/to/shards")
 
@@ -474,8 +485,4 @@ def validate_train_config(cfg: DictConfig) -> TrainConfig:
     model_size(typed.model)
     make_objective(typed.objective.prediction, get_schedule(typed.schedule.name), typed.objective.time_scale)
     check_data(typed.data)
-    if typed.sample.solver not in ("euler", "heun"):
-        raise HddmError(f"sample.solver must be 'euler' or 'heun', not {typed.sample.solver!r}")
-    if typed.partition.method not in ("label_mod_k", "file"):
-        raise HddmError(f"partition.method must be 'label_mod_k' or 'file', not {typed.partition.method!r}")
     return typed

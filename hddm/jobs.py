@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -305,6 +306,11 @@ def composition_error(error: HydraException) -> str:
     if isinstance(error, MissingConfigException) and error.options and error.missing_cfg_file:
         group, _, name = error.missing_cfg_file.rpartition("/")
         return f"{group}={name} is not an option: choose one of {', '.join(error.options)} ({group}=<option>)"
+    invalid = re.match(r"Invalid value '(.*)', expected one of \[(.*)\]", str(error.__cause__ or ""))
+    override = re.match(r"Error merging override (\S+)", str(error))
+    if invalid and override:
+        key = override.group(1).split("=")[0]
+        return f"{override.group(1)} is not an option: choose one of {invalid.group(2)} ({key}=<option>)"
     text = str(error).split("Config search path:")[0]
     parts = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
     if error.__cause__ is not None:

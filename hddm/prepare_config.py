@@ -12,8 +12,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from hddm.choices import ClusterAlgorithm, ClusterMetric, ComputePrecision
 from hddm.config import DataConfig, TextConfig
-from hddm.data.clustering import ALGORITHMS, METRICS
 from hddm.data.embedded import EMBEDDED
 from hddm.errors import HddmError
 
@@ -57,9 +57,8 @@ class VAEConfig:
 class ClusterConfig:
     k: int = 8
     fine_k: int = 1024
-    # auto: cosine for network embeddings (dinov2, mnist_cnn), euclidean for pixel statistics | cosine | euclidean
-    metric: str = "auto"
-    algorithm: str = "auto"  # auto | kmeans | minibatch (auto: minibatch above 200k items)
+    metric: ClusterMetric = ClusterMetric.auto
+    algorithm: ClusterAlgorithm = ClusterAlgorithm.auto
     fit_max_items: int = 2_000_000  # a seeded sample of this many items fits the fine level; all are assigned
     max_iter: int = 100
     seed: int = 0
@@ -85,7 +84,7 @@ class PrepareConfig:
     shard_index: int = 0  # this job's shards: those with number % num_shards == shard_index
     num_shards: int = 1
     device: str = "auto"  # auto: cuda if available
-    precision: str = "auto"  # auto: bfloat16 autocast on GPUs, float32 on CPUs | float32 | bfloat16
+    precision: ComputePrecision = ComputePrecision.auto
     partition_path: str = "${data.cache_dir}/partitions/${data.name}_kmeans${cluster.k}.safetensors"
 
 
@@ -112,9 +111,6 @@ def validate_prepare_config(cfg: DictConfig) -> PrepareConfig:
     check_choice(typed.features.name, EXTRACTORS, "features.name")
     check_choice(typed.features.dtype, STORAGE_DTYPES, "features.dtype")
     check_choice(typed.vae.dtype, STORAGE_DTYPES, "vae.dtype")
-    check_choice(typed.cluster.metric, ("auto", *METRICS), "cluster.metric")
-    check_choice(typed.cluster.algorithm, ALGORITHMS, "cluster.algorithm")
-    check_choice(typed.precision, ("auto", "float32", "bfloat16"), "precision")
     if not 0 <= typed.shard_index < typed.num_shards:
         raise HddmError(f"shard_index={typed.shard_index} must be in 0..num_shards-1 (num_shards={typed.num_shards})")
     if typed.cluster.k < 1 or typed.cluster.fine_k < typed.cluster.k:

@@ -119,6 +119,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         weight_decay=cfg.optim.weight_decay,
         warmup_steps=cfg.optim.warmup_steps,
         cfg_dropout=cfg.cfg_dropout,
+        moe_balance=cfg.optim.moe_balance,
         seed=cfg.seed,
         manifest=manifest,
     )

@@ -43,8 +43,6 @@ def test_cluster_selects_the_run(compose):
 def test_bad_values_are_one_line_errors(compose):
     with pytest.raises(HddmError, match="shard_dir"):
         validate_train_config(compose(["data=latents"]))
-    with pytest.raises(HddmError, match="sample.solver"):
-        validate_train_config(compose(["sample.solver=rk4"]))
     with pytest.raises(Exception, match="unknown_key"):
         compose(["optim.unknown_key=1"])  # the schema refuses keys it does not know
 
@@ -85,13 +83,76 @@ def test_router_of_some_clusters_is_checked(compose):
         validate_router_config(compose(["partition.num_clusters=4", "clusters=[0,4]"], config_name="train_router"))
 
 
-def test_unknown_routing_source_is_a_one_line_error(compose):
-    from hddm.config import to_typed
-    from hddm.ensemble.factory import routing_scores
+def register_every_schema():
+    """The schemas the commands register when imported: prepare's and analyze's besides hddm.config's."""
+    import hddm.analyze  # noqa: F401
+    from hddm.prepare_config import register_prepare_configs
 
-    cfg = to_typed(compose(["ensemble.experts=[a]", "routing.router=nearest", "prompt=x"], config_name="sample"))
-    with pytest.raises(HddmError, match="routing.router"):
-        routing_scores(cfg, [], None)
+    register_prepare_configs()
+
+
+# every option with a fixed set of values (hddm.choices), per command: refused while composing, in one line
+CHOICES = [
+    ("train", "sample.solver", "euler, heun"),
+    ("train", "data.space", "pixel, latent"),
+    ("train", "partition.method", "label_mod_k, file"),
+    ("train_router", "data.space", "pixel, latent"),
+    ("sample", "solver", "euler, heun, ddim, ancestral"),
+    ("sample", "routing.strategy", "top1, topk, full, threshold, random_topk"),
+    ("sample", "routing.router", "trained, density_ratio, centroid, oracle"),
+    ("sample", "routing.order", "fm_first, ddpm_first, listed"),
+    ("sample", "conversion.mode", "paper, snr_matched"),
+    ("sample", "moe.mode", "dynamic, gamma, topk"),
+    ("sample", "vae.precision", "float32, bfloat16"),
+    ("evaluate", "routing.strategy", "top1, topk, full, threshold, random_topk"),
+    ("analyze", "analysis.feature_metric", "cosine, euclidean"),
+    ("analyze", "analysis.switching_strategy", "top1, top2"),
+    ("prepare", "cluster.metric", "auto, cosine, euclidean"),
+    ("prepare", "cluster.algorithm", "auto, kmeans, minibatch"),
+    ("prepare", "precision", "auto, float32, bfloat16"),
+]
+
+
+@pytest.mark.parametrize("config_name,key,choices", CHOICES)
+def test_unknown_choices_are_refused_at_composition_in_one_line(compose, config_name, key, choices):
+    from hydra.errors import HydraException
+
+    from hddm.jobs import composition_error
+
+    register_every_schema()
+    with pytest.raises(HydraException) as error:
+        compose([f"{key}=bogus"], config_name=config_name)
+    assert composition_error(error.value) == (f"{key}=bogus is not an option: choose one of {choices} ({key}=<option>)")
+
+
+ROOT_GROUPS = {  # the config groups of the other commands, each option composed under its command
+    "sample": ["ensemble", "routing", "conversion"],
+    "evaluate": ["ensemble", "routing", "conversion"],
+    "analyze": ["ensemble", "routing", "conversion", "analysis"],
+    "train_router": ["model", "text", "data", "partition", "trainer", "logger"],
+    "prepare": ["data", "text"],
+}
+ROOT_OPTIONS = [
+    (root, group, path.stem)
+    for root, groups in ROOT_GROUPS.items()
+    for group in groups
+    for path in sorted((CONF / group).glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize("config_name,group,option", ROOT_OPTIONS)
+def test_every_option_composes_under_every_command(compose, config_name, group, option):
+    from omegaconf import OmegaConf
+
+    register_every_schema()
+    cfg = compose([f"{group}={option}"], config_name=config_name)
+    assert OmegaConf.select(cfg, group) is not None
+
+
+@pytest.mark.parametrize("option", [path.stem for path in sorted((CONF / "metrics").glob("*.yaml"))])
+def test_every_metric_composes_under_evaluate(compose, option):
+    cfg = compose([f"metrics=[{option}]"], config_name="evaluate")
+    assert cfg.metrics[option] is not None
 
 
 def test_every_model_field_can_be_overridden(compose):

@@ -42,6 +42,7 @@ TRAINING_SEEDS, SAMPLING_SEEDS = (0, 1), (0, 1)
 # the monolithic model with K x the parameters: the tiny DiT's 2 MoE layers with this many experts, each a copy of the
 # base's FFN (hddm/models/upcycle.py): 10.25 M parameters, 7.98 x the dense 1.29 M; one expert per token
 MOE_EXPERTS = 35
+MOE_BALANCE = 0.01  # Switch Transformer's load-balancing weight: without it 2-4 of the 35 experts take the tokens
 TAUS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 PROMPTS_ALL = HERE / "prompts_all.txt"  # every digit in every domain
 PROMPTS_CLUSTER = HERE / "prompts_cluster.txt"  # every digit in cluster CLUSTER's domain
@@ -104,7 +105,12 @@ def training_jobs(seed: int, scale: Scale) -> list[Job]:
         f"checkpoint.every_n_steps={steps // 8}",
     )
     jobs.append(job("monolithic", *monolithic, steps=steps, minutes=K * scale.expert_minutes))
-    moe = ("model=tc_tiny_e16", f"model.num_experts={MOE_EXPERTS}", f"model.name=tc_tiny_e{MOE_EXPERTS}")
+    moe = (
+        "model=tc_tiny_e16",
+        f"model.num_experts={MOE_EXPERTS}",
+        f"model.name=tc_tiny_e{MOE_EXPERTS}",
+        f"optim.moe_balance={MOE_BALANCE}",
+    )
     jobs.append(job("monolithic_moe", *monolithic, *moe, steps=steps, minutes=1.5 * K * scale.expert_minutes))
     router = [
         PY,

@@ -7,6 +7,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
+from hddm.choices import FeatureMetric, SwitchingStrategy
 from hddm.config import SampleRunConfig
 
 
@@ -18,7 +19,8 @@ class AnalysisConfig:
     partition_path: Optional[str] = (
         None  # cluster_rank: the experts' assignment file (centroids); default from the cache
     )
-    feature_metric: str = "cosine"  # the partition's k-means metric (cosine: features and centroids unit-normalised)
+    # the partition's k-means metric (cosine: features and centroids unit-normalised)
+    feature_metric: FeatureMetric = FeatureMetric.cosine
     lpips_weights: Optional[str] = None  # LPIPS backbone file; None: the named DSSIM stand-in (hddm.metrics.diversity)
     refine_steps: int = 50  # N of Delta_refine (N vs 2N steps)
     refine_percentile: float = 99.0  # tau_refine: this percentile of Top-2's Delta_refine
@@ -27,7 +29,7 @@ class AnalysisConfig:
     temperatures: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 2.0, 4.0])  # rescue
     top_ps: list[float] = field(default_factory=lambda: [0.5, 0.8, 0.95])  # rescue
     clip_iterations: int = 3  # rescue: power iterations of the clipping's per-expert norms (0: no clipping variant)
-    switching_strategy: str = "top1"  # switching: top1 | top2
+    switching_strategy: SwitchingStrategy = SwitchingStrategy.top1  # switching
     switching_percentile: float = 75.0  # switching: poor convergence = Delta_refine above this percentile
     eps_switch: float = 1e-3
 

@@ -18,10 +18,11 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from hddm.choices import ClusterAlgorithm, FeatureMetric, names
 from hddm.errors import HddmError
 
-METRICS = ("cosine", "euclidean")
-ALGORITHMS = ("auto", "kmeans", "minibatch")
+METRICS = names(FeatureMetric)
+ALGORITHMS = names(ClusterAlgorithm)
 MINIBATCH_ABOVE = 200_000  # items: "auto" switches to MiniBatchKMeans beyond this
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hddm.choices import RouterSource, names
 from hddm.config import SampleRunConfig
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.diffusion.objectives import Prediction
@@ -67,7 +68,7 @@ def check_solver(solver: str, experts: list[Expert]) -> None:
         )
 
 
-ROUTING_SOURCES = ("trained", "density_ratio", "centroid", "oracle")
+ROUTING_SOURCES = names(RouterSource)
 
 
 def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conversion):

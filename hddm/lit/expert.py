@@ -10,7 +10,7 @@ from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
 from hddm.lit.optim import adamw
 from hddm.models.dit import DiT, DiTConfig
-from hddm.models.moe_accounting import capacity_predictor_loss
+from hddm.models.moe_accounting import capacity_predictor_loss, load_balancing_loss
 
 T_BINS = 4  # validation loss is also reported per quarter of [0, 1], where objectives differ most
 
@@ -37,6 +37,7 @@ class ExpertModule(L.LightningModule):
         weight_decay: float = 0.0,
         warmup_steps: int = 5000,
         cfg_dropout: float = 0.1,
+        moe_balance: float = 0.0,
         seed: int = 0,
         manifest: dict | None = None,
     ):
@@ -77,13 +78,16 @@ class ExpertModule(L.LightningModule):
                 "from the last checkpoint written, if any): lower optim.lr or check the data"
             )
         self.log("train/loss", loss, prog_bar=True)
-        predictor_loss = capacity_predictor_loss(
-            self.model
-        )  # DiffMoE: its inputs are detached, diffusion grads unchanged
+        total = loss
+        predictor_loss = capacity_predictor_loss(self.model)  # DiffMoE: detached inputs, diffusion grads unchanged
         if predictor_loss is not None:
             self.log("train/capacity_predictor_loss", predictor_loss)
-            return loss + predictor_loss
-        return loss
+            total = total + predictor_loss
+        balance = load_balancing_loss(self.model) if self.hparams.moe_balance > 0 else None
+        if balance is not None:
+            self.log("train/moe_balance_loss", balance)
+            total = total + self.hparams.moe_balance * balance
+        return total
 
     def validation_step(self, batch, batch_idx):
         per_sample, t = self._loss(batch, self._step_generator(batch_idx, 1), cfg_dropout=0.0)

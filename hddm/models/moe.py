@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hddm.choices import MoEInference, names
 from hddm.errors import HddmError
 from hddm.models.activations import gelu_tanh
 
-INFERENCE_MODES = ("dynamic", "gamma", "topk")
+INFERENCE_MODES = names(MoEInference)
 THRESHOLD_EMA = 0.95
 
 
@@ -129,13 +130,17 @@ def per_sample_top(scores: torch.Tensor, seq_len: int, k: int) -> torch.Tensor:
 
 
 class TokenChoiceFFN(MoEFFN):
-    """TC-DiT: every token goes to its top-1 expert, weighted by its gate score."""
+    """TC-DiT: every token goes to its top-1 expert, weighted by its gate score. In training it also keeps Switch
+    Transformer's load-balancing loss N * sum_i f_i P_i (f: share of tokens routed to i, P: mean gate probability;
+    1 when balanced), which the training loss adds with weight optim.moe_balance."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, d = x.shape
         pool = x.reshape(b * s, d)
         scores = self.scores(pool)
         top1 = F.one_hot(scores.argmax(-1), self.num_experts).bool()
+        if self.training:
+            self.balance_loss = self.num_experts * (top1.float().mean(0) * scores.mean(0)).sum()
         return self._sparse(pool, scores * top1).view(b, s, d)
 
 

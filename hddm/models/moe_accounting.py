@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hddm.errors import HddmError
-from hddm.models.moe import INFERENCE_MODES, DiffMoEFFN, MoEFFN
+from hddm.models.moe import INFERENCE_MODES, DiffMoEFFN, MoEFFN, TokenChoiceFFN
 
 
 def moe_layers(model: nn.Module) -> list[MoEFFN]:
@@ -25,6 +25,12 @@ def capacity_of_last_forward(model: nn.Module) -> float | None:
 def capacity_predictor_loss(model: nn.Module) -> torch.Tensor | None:
     """Mean BCE of the DiffMoE layers' predictors from the last training forward (their inputs are detached)."""
     losses = [m.cp_loss for m in moe_layers(model) if isinstance(m, DiffMoEFFN) and m.cp_loss is not None]
+    return torch.stack(losses).mean() if losses else None
+
+
+def load_balancing_loss(model: nn.Module) -> torch.Tensor | None:
+    """Mean load-balancing loss of the token-choice layers from the last training forward."""
+    losses = [m.balance_loss for m in moe_layers(model) if isinstance(m, TokenChoiceFFN) and m.training]
     return torch.stack(losses).mean() if losses else None
 
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import torch
 
+from hddm.choices import ExpertOrder, RoutingStrategy, names
 from hddm.diffusion.objectives import Prediction
 from hddm.errors import HddmError
 
-STRATEGIES = ("top1", "topk", "full", "threshold", "random_topk")
+STRATEGIES = names(RoutingStrategy)
 ROUTER_FREE = ("threshold", "random_topk")  # decided by time or at random, never by the router
-ORDERS = ("fm_first", "ddpm_first", "listed")
+ORDERS = names(ExpertOrder)
 
 
 @dataclass(frozen=True)

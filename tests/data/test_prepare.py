@@ -68,7 +68,8 @@ def test_cli_bad_option_is_one_line_and_exit_2(tmp_path):
     result = run_cli(["hddm.prepare", "cluster.metric=manhattan", f"hydra.run.dir={tmp_path}"], cwd=REPO)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "hddm: error: cluster.metric='manhattan' is not an option: choose one of ['auto', 'cosine', 'euclidean']"
+        "hddm: error: cluster.metric=manhattan is not an option: choose one of auto, cosine, euclidean "
+        "(cluster.metric=<option>)"
     ]
 
 

@@ -276,3 +276,17 @@ def test_diffmoe_trains_under_ddp_on_cpu(cache_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((tmp_path / "result.json").read_text())
     assert record["steps"] == 3 and record["world_size"] == 2
+
+
+def test_token_choice_balance_loss_is_one_when_balanced_and_reaches_the_gate():
+    layer = TokenChoiceFFN(8, 16, 4).train()
+    torch.nn.init.zeros_(layer.gate.weight)
+    layer(torch.randn(2, 8, 8))
+    assert torch.isclose(layer.balance_loss, torch.tensor(1.0))  # all tokens on expert 0, P uniform: 4 * 1 * 1/4
+    with torch.no_grad():
+        layer.gate.weight[0] = 5.0  # expert 0 takes (almost) everything, with (almost) all the probability
+    x = torch.ones(2, 8, 8)
+    layer(x)
+    assert layer.balance_loss > 3.5
+    layer.balance_loss.backward()
+    assert layer.gate.weight.grad.abs().sum() > 0

@@ -16,7 +16,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from hddm.analysis.config import AnalyzeConfig
+from hddm.analysis.config import ANALYSIS_SCHEMAS, AnalyzeConfig
 from hddm.analysis.report import write_outputs
 from hddm.analysis.setup import load_setup, settings
 from hddm.config import register_configs, to_typed
@@ -77,6 +77,8 @@ def analyze(dict_cfg: DictConfig, run_dir: Path) -> dict:
 
 register_configs()
 ConfigStore.instance().store(name="analyze_schema", node=AnalyzeConfig)
+for name, schema in ANALYSIS_SCHEMAS.items():
+    ConfigStore.instance().store(group="analysis", name=f"{name}_schema", node=schema)
 
 
 main = hydra_command("analyze", analyze, to_typed)

@@ -228,7 +228,7 @@ def cluster_jobs(seed: int, scale: Scale) -> list[Job]:
 
 
 ALIGNMENT = {  # analysis: overrides, sized as experiments/alignment/run.sh (about 25 single-core minutes in all)
-    "cluster_rank": ["n=64", "analysis.feature_metric=euclidean"],
+    "cluster_rank": ["n=64", "analysis.feature_metric=euclidean", "analysis.partition_path={partition}"],
     "angular_deviation": ["n=32"],
     "refine": ["n=16", "batch_size=16"],
     "sensitivity": ["n=8", "batch_size=8", "analysis.jacobian_every=10", "analysis.power_iterations=4"],
@@ -257,12 +257,17 @@ def alignment_jobs(seed: int = 0) -> list[Job]:
         experts,
         f"ensemble.router={router_dir('domains', seed)}/router",
         f"prompts_file={PROMPTS_ALL}",
-        f"analysis.partition_path={cache}/partitions/styled_digits_kmeans{K}.safetensors",
     ]
+    partition = f"{cache}/partitions/styled_digits_kmeans{K}.safetensors"
     return [
         Job(
             f"alignment/{name}",
-            common + [f"analysis={name}", *overrides, f"hydra.run.dir={OUT}/alignment/{name}"],
+            common
+            + [
+                f"analysis={name}",
+                *(o.format(partition=partition) for o in overrides),
+                f"hydra.run.dir={OUT}/alignment/{name}",
+            ],
             needs,
             4,
         )

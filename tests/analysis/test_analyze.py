@@ -7,11 +7,14 @@ import pytest
 from hddm.analyze import analyze
 from hddm.errors import HddmError
 
+REFINING = ("analysis=refine", "analysis=rescue", "analysis=switching")  # the analyses with an N of N vs 2N steps
+
 
 def run_analysis(members, tmp_path, *overrides):  # noqa: F811
     from conftest import CONF
     from hydra import compose, initialize_config_dir
 
+    short = ["analysis.refine_steps=2"] if set(REFINING) & set(overrides) else []
     experts = f"[{members / 'fm0' / 'expert'},{members / 'ddpm1' / 'expert'}]"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
@@ -22,7 +25,7 @@ def run_analysis(members, tmp_path, *overrides):  # noqa: F811
                 "n=3",
                 "steps=4",
                 "batch_size=2",
-                "analysis.refine_steps=2",
+                *short,
                 'prompt="a small drawing"',
                 *overrides,
             ],
@@ -59,3 +62,11 @@ def test_sensitivity_decomposition_and_switching_run_on_a_real_ensemble(members,
 def test_unknown_analysis_is_a_one_line_error(members, tmp_path):  # noqa: F811
     with pytest.raises(HddmError, match="analysis=<one of"):
         run_analysis(members, tmp_path, "analysis.name=nope")
+
+
+def test_an_option_of_another_analysis_is_refused(members, tmp_path):  # noqa: F811
+    from hydra.errors import HydraException
+
+    with pytest.raises(HydraException, match="Could not override 'analysis.power_iterations'") as error:
+        run_analysis(members, tmp_path, "analysis=cluster_rank", "analysis.power_iterations=2")
+    assert "not in 'ClusterRankConfig'" in str(error.value.__cause__)

@@ -101,6 +101,32 @@ def snapshot(folder):
     return {path: path.read_bytes() for path in Path(folder).rglob("*") if path.is_file()}
 
 
+def sample_quickly(run_dir, experts, *overrides):
+    """`hddm.sample` of two tiny samples from the given expert bundles (threshold routing: no router needed)."""
+    return run_cli(
+        [
+            "hddm.sample",
+            f"ensemble.experts=[{','.join(str(e) for e in experts)}]",
+            "routing=threshold",
+            "n=2",
+            "steps=2",
+            "prompt=x",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=CONF.parent,
+        env_extra={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+
+
+def one_error_line(result, match):
+    """Exactly one `hddm: error:` line containing match, exit code 2, no traceback."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hddm: error:")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(errors) == 1 and match in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+
+
 def load_script(path, name):
     """A script under experiments/ as a module (registered, so its dataclasses resolve)."""
     import importlib.util

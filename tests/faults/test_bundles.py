@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import CONF, run_cli, snapshot
+from conftest import one_error_line, sample_quickly, snapshot
 from safetensors.torch import load_file
 
 from hddm.bundles import DIGEST, manifest_digest
@@ -36,24 +36,7 @@ def refused(tmp_path, experts, match, *overrides):
     run_dir.mkdir()
     (run_dir / "notes.txt").write_text("a file the user keeps here\n")
     before = snapshot(tmp_path)
-    result = run_cli(
-        [
-            "hddm.sample",
-            f"ensemble.experts=[{','.join(str(e) for e in experts)}]",
-            "routing=threshold",
-            "n=2",
-            "steps=2",
-            "prompt=x",
-            *overrides,
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=CONF.parent,
-        env_extra={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
-    errors = [line for line in result.stderr.splitlines() if line.startswith("hddm: error:")]
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert len(errors) == 1 and match in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    one_error_line(sample_quickly(run_dir, experts, *overrides), match)
     assert all(path.read_bytes() == data for path, data in before.items())
 
 

@@ -4,17 +4,10 @@ offline hub. Each is one `hddm: error:` line naming the fix, exit code 2, no tra
 import errno
 
 import pytest
-from conftest import CONF, run_cli
+from conftest import CONF, one_error_line, run_cli
 from omegaconf import OmegaConf
 
 from hddm.jobs import RunFolderCheck, run_job
-
-
-def one_line(result, match):
-    errors = [line for line in result.stderr.splitlines() if line.startswith("hddm: error:")]
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert len(errors) == 1 and match in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -28,14 +21,14 @@ def one_line(result, match):
 )
 def test_composition_errors_are_one_line(tmp_path, command, override, match):
     result = run_cli([command, override, f"hydra.run.dir={tmp_path / 'run'}"], cwd=CONF.parent)
-    one_line(result, match)
+    one_error_line(result, match)
     assert not (tmp_path / "run").exists()
 
 
 def test_a_run_folder_that_cannot_be_created_is_one_line(tmp_path):
     (tmp_path / "file").write_text("a file where a folder is wanted\n")
     result = run_cli(["hddm.sample", f"hydra.run.dir={tmp_path / 'file' / 'run'}"], cwd=CONF.parent)
-    one_line(result, "a file stands where a folder is needed")
+    one_error_line(result, "a file stands where a folder is needed")
 
 
 def test_a_full_disk_is_one_line_and_recorded(tmp_path, capsys):
@@ -65,4 +58,4 @@ def test_clip_text_offline_is_one_line(tmp_path):
         cwd=CONF.parent,
         env_extra={"HF_HUB_OFFLINE": "1"},
     )
-    one_line(result, "set text.kwargs.pretrained to a local open_clip weights file")
+    one_error_line(result, "set text.kwargs.pretrained to a local open_clip weights file")

@@ -6,26 +6,9 @@ import os
 import shutil
 import socket
 
-from conftest import CONF, run_cli, snapshot
+from conftest import CONF, one_error_line, run_cli, sample_quickly, snapshot
 
 ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
-
-def sample(run_dir, experts, *overrides):
-    return run_cli(
-        [
-            "hddm.sample",
-            f"ensemble.experts=[{','.join(str(e) for e in experts)}]",
-            "routing=threshold",
-            "n=2",
-            "steps=2",
-            "prompt=x",
-            *overrides,
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=CONF.parent,
-        env_extra=ENV,
-    )
 
 
 def bundles(members, tmp_path):
@@ -37,34 +20,33 @@ def bundles(members, tmp_path):
 
 
 def assert_refused(result, match, before):
-    errors = [line for line in result.stderr.splitlines() if line.startswith("hddm: error:")]
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert len(errors) == 1 and match in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    one_error_line(result, match)
     assert snapshot(before["folder"]) == before["files"]
 
 
 def test_refused_launches_leave_the_folder_byte_identical(members, tmp_path):
     experts, run_dir = bundles(members, tmp_path), tmp_path / "run"
-    assert sample(run_dir, experts).returncode == 0
+    assert sample_quickly(run_dir, experts).returncode == 0
     finished = {"folder": tmp_path, "files": snapshot(tmp_path)}
-    assert_refused(sample(run_dir, experts, "n=-5"), "n=-5 is out of range", finished)  # a typo into a done folder
+    assert_refused(
+        sample_quickly(run_dir, experts, "n=-5"), "n=-5 is out of range", finished
+    )  # a typo into a done folder
 
     status = json.loads((run_dir / "status.json").read_text())
     status.update(state="running", pid=os.getpid(), host=socket.gethostname())  # this test process: alive
     (run_dir / "status.json").write_text(json.dumps(status))
     running = {"folder": tmp_path, "files": snapshot(tmp_path)}
-    assert_refused(sample(run_dir, experts, "n=4"), "is being run by process", running)
+    assert_refused(sample_quickly(run_dir, experts, "n=4"), "is being run by process", running)
 
 
 def test_skip_when_done_checks_outputs_and_inputs(members, tmp_path):
     experts, run_dir = bundles(members, tmp_path), tmp_path / "run"
-    assert sample(run_dir, experts).returncode == 0
-    again = sample(run_dir, experts)
+    assert sample_quickly(run_dir, experts).returncode == 0
+    again = sample_quickly(run_dir, experts)
     assert "hddm: skipped" in again.stdout
 
     (run_dir / "grid.png").unlink()
-    deleted = sample(run_dir, experts)
+    deleted = sample_quickly(run_dir, experts)
     assert "its outputs changed (grid.png)" in deleted.stdout and (run_dir / "grid.png").is_file()
 
     fm, ddpm = experts
@@ -72,7 +54,7 @@ def test_skip_when_done_checks_outputs_and_inputs(members, tmp_path):
     shutil.copytree(members / "fm0" / "expert", fm)
     manifest = json.loads((fm / "manifest.json").read_text())
     (fm / "manifest.json").write_text(json.dumps(manifest, indent=1))  # the same bundle, other bytes: a new export
-    replaced = sample(run_dir, experts)
+    replaced = sample_quickly(run_dir, experts)
     assert replaced.returncode == 0 and f"its inputs changed ({fm})" in replaced.stdout
     record = json.loads((run_dir / "status.json").read_text())
     assert record["state"] == "done" and {str(fm), str(ddpm)} <= set(record["inputs"])

@@ -60,7 +60,7 @@ class Scale:
 
 
 SCALES = {
-    # this 2-core CPU: about 2.5 h for both seeds
+    # this 2-core CPU: about 3 h for both seeds (measured: experiments/styled_experiments/README.md)
     "cpu": Scale(600, 32, 300, 2, 10, 25, 2.2),
     # one H100 in about an hour: the estimate and how it was made are in experiments/styled_experiments/README.md
     "gpu": Scale(4000, 128, 2000, 12, 50, 50, 1.0),

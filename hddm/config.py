@@ -62,7 +62,7 @@ def data_record(data: DataConfig) -> dict:
     """What a bundle's manifest says of the data it models (readers check an ensemble's members agree on it)."""
     return {
         "name": data.name,
-        "space": data.space,
+        "space": str(data.space),  # plain strings: manifests also go into checkpoints, which load weights-only
         "channels": data.channels,
         "image_size": data.image_size,
         "scale_factor": data.scale_factor,
@@ -73,7 +73,7 @@ def partition_record(partition: PartitionConfig) -> dict:
     """What a bundle's manifest says of the partition it was trained on, with the assignment file's sha256."""
     return {
         "name": partition.name,
-        "method": partition.method,
+        "method": str(partition.method),
         "num_clusters": partition.num_clusters,
         "sha256": sha256_file(partition.path),
     }

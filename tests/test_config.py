@@ -105,8 +105,8 @@ CHOICES = [
     ("sample", "moe.mode", "dynamic, gamma, topk"),
     ("sample", "vae.precision", "float32, bfloat16"),
     ("evaluate", "routing.strategy", "top1, topk, full, threshold, random_topk"),
-    ("analyze", "analysis.feature_metric", "cosine, euclidean"),
-    ("analyze", "analysis.switching_strategy", "top1, top2"),
+    ("analyze", "analysis.feature_metric", "cosine, euclidean"),  # analysis=cluster_rank, the default
+    ("analyze", "analysis=switching analysis.switching_strategy", "top1, top2"),
     ("prepare", "cluster.metric", "auto, cosine, euclidean"),
     ("prepare", "cluster.algorithm", "auto, kmeans, minibatch"),
     ("prepare", "precision", "auto, float32, bfloat16"),
@@ -120,8 +120,9 @@ def test_unknown_choices_are_refused_at_composition_in_one_line(compose, config_
     from hddm.jobs import composition_error
 
     register_every_schema()
+    *selected, key = key.split()
     with pytest.raises(HydraException) as error:
-        compose([f"{key}=bogus"], config_name=config_name)
+        compose([*selected, f"{key}=bogus"], config_name=config_name)
     assert composition_error(error.value) == (f"{key}=bogus is not an option: choose one of {choices} ({key}=<option>)")
 
 

@@ -4,7 +4,8 @@ while its outputs still match and its inputs are still the same.
 
 Inputs are the config's string values that name an existing file, or a folder with a manifest.json (a bundle: its
 manifest pins the weights' sha256, which loading checks); folders without a manifest (data caches, with their own
-checksums) are not hashed. Files Hydra or the bookkeeping write (.hydra/, logs, status.json) are not outputs.
+checksums) are not hashed. Files Hydra or the bookkeeping write (.hydra/, logs, status.json) and training
+checkpoints are not outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hddm.io import sha256_file
 
 STATUS = "status.json"
 NOT_OUTPUTS = (STATUS, "error.txt")
-NOT_OUTPUT_FOLDERS = (".hydra",)
+NOT_OUTPUT_FOLDERS = (".hydra", "checkpoints")  # checkpoints: resumable state, not results (and gigabytes at scale)
 
 
 def is_output(relative: Path) -> bool:

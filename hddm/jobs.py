@@ -130,13 +130,15 @@ def run_job(
     traceback in error.txt, so one broken job never hides the others' results.
     """
     run_dir, digest = Path(run_dir), config_digest(cfg)
+    previous = read_status(run_dir)
     if validate is not None:
         try:
             validate(cfg)
         except HddmError as error:
+            if in_multirun() and previous is None and is_rank_zero():  # a fresh job folder: the sweep counts it failed
+                write_status(run_dir, "failed", digest, error=str(error))
             refuse(f"{error}" + (f" [{run_dir}]" if in_multirun() else ""))
             return
-    previous = read_status(run_dir)
     inputs = input_digests(cfg, run_dir)
     done = previous and previous.get("state") == "done" and previous.get("config_digest") == digest
     reason = stale_reason(run_dir, previous, inputs) if done else None

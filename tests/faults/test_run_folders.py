@@ -98,3 +98,16 @@ def test_garbage_under_a_sweep_is_listed_unreadable(tmp_path):
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "2 jobs: 0 done, 0 failed, 2 running, stale or unreadable" in result.stdout
     assert (tmp_path / "report" / "report.md").read_text().count("unreadable") == 2
+
+
+def test_a_sweep_counts_a_job_its_validation_refused(members, tmp_path):
+    experts = ",".join(str(e) for e in bundles(members, tmp_path))
+    result = run_cli(
+        ["hddm.sample", "-m", f"ensemble.experts=[{experts}]", "routing=threshold", "routing.tau=0.5,1.5", "n=2"]
+        + ["steps=2", "prompt=x", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=CONF.parent,
+        env_extra=ENV,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "routing.tau=1.5 is out of range" in result.stderr
+    assert "2 jobs, 1 done (0 skipped as already done), 1 failed" in result.stdout

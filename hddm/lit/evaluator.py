@@ -23,7 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from hddm.config import EvaluateConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
 from hddm.data.latents import VAEDecoder
-from hddm.ensemble.factory import SOLVER_NAMES, build_field_factory, draw, given_prompts, sample_noise
+from hddm.ensemble.factory import build_field_factory, draw, given_prompts, sample_noise
 from hddm.ensemble.field import UsageStats
 from hddm.errors import HddmError
 from hddm.lit.data import prompt_embeddings
@@ -87,8 +87,6 @@ def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
 class EnsembleEvaluator(L.LightningModule):
     def __init__(self, cfg: EvaluateConfig):
         super().__init__()
-        if cfg.solver not in SOLVER_NAMES:  # checked again against the experts once they are loaded
-            raise HddmError(f"solver must be one of {list(SOLVER_NAMES)}, not {cfg.solver!r}")
         self.cfg = cfg
         self.make_field = self.experts = self.router_manifest = self.decoder = (
             None  # loaded by prepare(), on the module's device

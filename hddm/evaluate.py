@@ -23,6 +23,7 @@ from hddm.errors import HddmError
 from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.evaluator import EnsembleEvaluator
+from hddm.lit.progress import ProgressLinesCallback
 
 MARKDOWN_HEADER = (
     "| ensemble | routing | solver | steps | cfg | n | metrics | reference stats |\n|---|---|---|---|---|---|---|---|\n"
@@ -103,6 +104,10 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
     }
 
 
+def samples_in(batch) -> int:  # an evaluator Batch; a named function, not a lambda: spawned processes unpickle it
+    return batch.stop - batch.start
+
+
 def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: EvaluateConfig = to_typed(dict_cfg)
     evaluator = EnsembleEvaluator(cfg)
@@ -114,6 +119,7 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
             enable_model_summary=False,
             use_distributed_sampler=False,
             default_root_dir=str(run_dir),
+            callbacks=[ProgressLinesCallback("evaluate", samples_of=samples_in)],
         )
     except (TypeError, ValueError) as error:
         raise HddmError(f"invalid trainer setting: {error}") from None

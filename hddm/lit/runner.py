@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from hddm.errors import HddmError
 from hddm.lit.checkpoint_io import AtomicCheckpointIO
+from hddm.lit.progress import ProgressLinesCallback
 
 
 def resolve_precision(precision: str) -> str:
@@ -67,7 +68,7 @@ def make_trainer(trainer_cfg: dict, logger_cfg, run_dir: Path, callbacks: list) 
         trainer = L.Trainer(
             **kwargs,
             default_root_dir=str(run_dir),
-            callbacks=callbacks,
+            callbacks=[*callbacks, ProgressLinesCallback("train")],  # prints only when the bar is off
             logger=loggers,
             plugins=[AtomicCheckpointIO()],
             use_distributed_sampler=False,

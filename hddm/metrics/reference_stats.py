@@ -19,6 +19,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from hddm.errors import HddmError
 from hddm.io import save_safetensors, sha256_file, write_json
+from hddm.progress_lines import ProgressLines, percent
 
 STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the same on every machine
@@ -107,11 +108,23 @@ def stats_key(metric_name: str, implementation: dict, source: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def compute_reference(metric: FrechetInceptionDistance, batches) -> dict[str, torch.Tensor]:
+def compute_reference(
+    metric: FrechetInceptionDistance, batches, total: int | None = None, task: str = "reference statistics"
+) -> dict[str, torch.Tensor]:
+    """The metric's real-image states over all batches; total (images, when known) gives the progress lines an
+    estimate of the time left: on a CPU this pass can take most of an hour."""
     metric.reset_real_features = True
     metric.reset()
+    progress, done = ProgressLines(task, total), 0
+
+    def count() -> str:
+        return f"{done}/{total} images ({percent(done, total)})" if total else f"{done} images"
+
     for images in batches:
         metric.update(images.to(metric.device), real=True)
+        done += len(images)
+        progress.update(done, count(), last=total is not None and done >= total)
+    progress.update(done, count(), last=True)  # a folder smaller than its cap, or of unknown size
     if metric.real_features_num_samples < 2:
         raise HddmError("the reference set has fewer than 2 readable images: point reference_path at the real images")
     metric.reset_real_features = False
@@ -140,8 +153,11 @@ def load_reference(
         and json.loads(manifest_path.read_text()).get("sha256") == sha256_file(path)
     )
     if fresh:
-        batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images(batch_size)
-        states = compute_reference(metric, batches)
+        if isinstance(images, torch.Tensor):
+            batches, total = images.split(batch_size), len(images)
+        else:
+            batches, total = images(batch_size), source.get("max_items")  # a folder's size is known only when capped
+        states = compute_reference(metric, batches, total, f"{metric_name} reference statistics")
         save_safetensors(path, states)
         write_json(
             manifest_path,

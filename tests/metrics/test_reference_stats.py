@@ -64,3 +64,16 @@ def test_reference_labels_keep_only_those_digits_and_change_the_key(cache_dir):
     assert stats_key(METRIC_NAME, IMPLEMENTATION, source) != stats_key(METRIC_NAME, IMPLEMENTATION, everything)
     with pytest.raises(HddmError, match="digits 0-9"):
         reference_images("mnist", "test", str(cache_dir), labels=[12])
+
+
+def test_computing_prints_progress_with_an_estimate_and_reading_the_cache_prints_nothing(cache_dir, tmp_path, capsys):
+    import re
+
+    images, source = reference_images("mnist", "test", str(cache_dir), 300)
+    load_reference(make_domain_fid(str(cache_dir)), METRIC_NAME, IMPLEMENTATION, images, source, str(tmp_path), 100)
+    lines = capsys.readouterr().out.splitlines()
+    task = f"hddm: {METRIC_NAME} reference statistics"
+    assert re.fullmatch(rf"{task}: 100/300 images \(33%\), \d+s elapsed, about \d+s left", lines[0])
+    assert re.fullmatch(rf"{task}: 300/300 images \(100%\), \d+s elapsed, done", lines[-1]) and len(lines) == 3
+    load_reference(make_domain_fid(str(cache_dir)), METRIC_NAME, IMPLEMENTATION, images, source, str(tmp_path), 100)
+    assert capsys.readouterr().out == ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -28,6 +27,7 @@ from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
 from hddm.io import sha256_file
 from hddm.models.dit import DIT_SIZES, DiTConfig
+from hddm.sweep_job_names import job_dirname
 
 
 @dataclass
@@ -359,13 +359,6 @@ class EvaluateConfig(SampleRunConfig):
     grid_size: int = 64  # samples in grid.png
 
 
-def short_dirname(name: str, limit: int = 120) -> str:
-    """A sweep job's folder name: its overrides, cut with a hash when too long for a file name (255 bytes)."""
-    if len(name) <= limit:
-        return name
-    return f"{name[: limit - 17]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-
-
 def run_of_bundle(path: str) -> str:
     """The run folder's name of a bundle path (runs/experts/<run>/expert -> <run>), for names derived from it."""
     bundle = Path(path)
@@ -373,8 +366,8 @@ def run_of_bundle(path: str) -> str:
 
 
 def register_configs() -> None:
-    if not OmegaConf.has_resolver("hddm_short"):
-        OmegaConf.register_new_resolver("hddm_short", short_dirname)
+    if not OmegaConf.has_resolver("hddm_job_dirname"):  # a sweep job's folder: conf/<command>.yaml hydra.sweep.subdir
+        OmegaConf.register_new_resolver("hddm_job_dirname", job_dirname)
     if not OmegaConf.has_resolver("hddm_run_of"):
         OmegaConf.register_new_resolver("hddm_run_of", run_of_bundle)
     store = ConfigStore.instance()

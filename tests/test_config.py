@@ -47,22 +47,6 @@ def test_bad_values_are_one_line_errors(compose):
         compose(["optim.unknown_key=1"])  # the schema refuses keys it does not know
 
 
-def test_long_sweep_job_names_are_cut_with_a_hash():
-    from omegaconf import OmegaConf
-
-    from hddm.config import register_configs, short_dirname
-
-    register_configs()
-    short = "routing.tau=0.2,seed=1"
-    assert short_dirname(short) == short
-    long_a, long_b = "x=" + "a" * 300, "x=" + "a" * 299 + "b"
-    assert len(short_dirname(long_a)) == 120 and short_dirname(long_a) != short_dirname(long_b)
-    assert OmegaConf.create({"name": long_a, "d": "${hddm_short:${name}}"}).d == short_dirname(
-        long_a
-    )  # as Hydra nests it
-    assert OmegaConf.load(CONF / "evaluate.yaml").hydra.sweep._get_node("subdir")._value().startswith("${hddm_short:")
-
-
 def test_train_head_config_names_its_run_after_the_expert(compose):
     from hddm.config import HeadTrainConfig, to_typed
 

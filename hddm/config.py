@@ -310,7 +310,7 @@ class SampleRunConfig:
     device: str = "auto"
     offload: bool = False
     cache_dir: str = "${oc.env:HDDM_CACHE,${oc.env:HOME}/.cache/hddm}"
-    grid_columns: int = 8  # images per row of grid.png (e.g. the number of prompts, so each column is one prompt)
+    grid_columns: int = 8  # most images per row of grid.png (a row per prompt; a prompt with more wraps)
 
 
 @dataclass

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import lightning as L
 from omegaconf import DictConfig
-from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.config import EvaluateConfig, register_configs, to_typed
 from hddm.ensemble.members import expert_name
 from hddm.errors import HddmError
+from hddm.grids import save_labelled_grid
 from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
-from hddm.lit.evaluator import EnsembleEvaluator
+from hddm.lit.evaluator import MAIN, EnsembleEvaluator, shard
 from hddm.lit.progress import ProgressLinesCallback
 
 MARKDOWN_HEADER = (
@@ -108,6 +108,17 @@ def samples_in(batch) -> int:  # an evaluator Batch; a named function, not a lam
     return batch.stop - batch.start
 
 
+def grid_prompts(evaluator: EnsembleEvaluator, world_size: int) -> list[str]:
+    """The prompts of the grid's images: rank 0 keeps the first main samples of its own shard of batches."""
+    mine = [
+        prompt
+        for batch in shard(evaluator.batches, 0, world_size)
+        if batch.kind == MAIN
+        for prompt in evaluator.prompts_of(batch)
+    ]
+    return mine[: len(evaluator.grid)]
+
+
 def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: EvaluateConfig = to_typed(dict_cfg)
     evaluator = EnsembleEvaluator(cfg)
@@ -131,8 +142,8 @@ def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     record = result_record(cfg, evaluator, trainer, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.grid is not None:  # decoded images for latent ensembles
-        grid = (evaluator.grid.clamp(-1, 1) + 1) / 2
-        atomic_write(run_dir / "grid.png", lambda tmp: save_image(grid, tmp, format="png", nrow=8))
+        prompts = grid_prompts(evaluator, trainer.world_size)
+        save_labelled_grid(run_dir / "grid.png", (evaluator.grid.clamp(-1, 1) + 1) / 2, prompts, cfg.grid_columns)
         record["grid"] = str(run_dir / "grid.png")
     line = markdown_line(cfg, record["metrics"], record["reference_stats"])
     write_json(run_dir / "results.json", record)

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 from rich.progress import MofNCompleteColumn, Progress
-from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.config import SampleRunConfig, TextConfig, register_configs, to_typed
@@ -25,6 +24,7 @@ from hddm.device import resolve_device
 from hddm.ensemble.factory import build_field_factory, chosen_prompts, draw, sample_noise
 from hddm.ensemble.field import UsageStats
 from hddm.ensemble.members import expert_name
+from hddm.grids import save_labelled_grid
 from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.data import prompt_embeddings
@@ -78,8 +78,7 @@ def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
         images = torch.cat([decoder(chunk).cpu() for chunk in images.split(cfg.batch_size)])
     grid = run_dir / "grid.png" if images.shape[1] in (1, 3) else None  # latents without vae.pretrained: no picture
     if grid:
-        pixels = (images.clamp(-1, 1) + 1) / 2
-        atomic_write(grid, lambda tmp: save_image(pixels, tmp, format="png", nrow=min(cfg.grid_columns, cfg.n)))
+        save_labelled_grid(grid, (images.clamp(-1, 1) + 1) / 2, prompts, cfg.grid_columns)
     record = {
         "settings": asdict(cfg),
         "prompts": sorted(set(prompts), key=prompts.index),

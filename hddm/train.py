@@ -13,7 +13,6 @@ from pathlib import Path
 import lightning as L
 import torch
 from omegaconf import DictConfig
-from torchvision.utils import save_image
 
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
@@ -23,8 +22,9 @@ from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert
 from hddm.errors import HddmError
+from hddm.grids import save_labelled_grid
 from hddm.inits import apply_init
-from hddm.io import atomic_write, write_json
+from hddm.io import write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, prompt_embeddings, text_encoder_id
@@ -87,11 +87,9 @@ def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataMo
         conversion=conversion,
     )
     if cfg.data.space == "pixel":
-        pixels = (images.clamp(-1, 1) + 1) / 2
-        atomic_write(path, lambda tmp: save_image(pixels, tmp, format="png", nrow=min(8, cfg.sample.n)))
+        save_labelled_grid(path, (images.clamp(-1, 1) + 1) / 2, chosen)
     else:  # latents: decoding needs the VAE (hddm.sample); save the first channels as a preview
-        latents = images[:, :3].clamp(-3, 3) / 6 + 0.5
-        atomic_write(path, lambda tmp: save_image(latents, tmp, format="png", nrow=min(8, cfg.sample.n)))
+        save_labelled_grid(path, images[:, :3].clamp(-3, 3) / 6 + 0.5, chosen)
     return sorted(set(chosen), key=chosen.index)
 
 

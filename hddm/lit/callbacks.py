@@ -14,9 +14,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from torchvision.utils import make_grid, save_image
 
 from hddm.config import TextConfig
 from hddm.data.mnist import digit_prompt
@@ -25,7 +25,7 @@ from hddm.diffusion.solvers import euler
 from hddm.ensemble.field import EnsembleField
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert, load_expert
-from hddm.io import atomic_write
+from hddm.grids import save_labelled_grid
 from hddm.lit.data import prompt_embeddings
 from hddm.lit.ema import EMA
 from hddm.lit.router import TIME_SCALE
@@ -118,13 +118,11 @@ class SampleMetrics(Callback, ABC):
     def log_grid(self, trainer: L.Trainer, images: torch.Tensor, step: int) -> None:
         if self.data.get("space", "pixel") != "pixel":
             return
-        grid = make_grid((images.clamp(-1, 1).cpu() + 1) / 2, nrow=min(8, len(images)))
         path = Path(trainer.default_root_dir) / "sample_metrics" / f"step{step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+        grid = save_labelled_grid(path, (images.clamp(-1, 1).cpu() + 1) / 2, self.prompts)
         for logger in trainer.loggers:
             if type(logger).__name__ == "TensorBoardLogger":
-                logger.experiment.add_image("samples/grid", grid, step)
+                logger.experiment.add_image("samples/grid", np.asarray(grid), step, dataformats="HWC")
             elif type(logger).__name__ == "WandbLogger":
                 logger.log_image("samples/grid", [str(path)], step=step)
 

@@ -4,8 +4,11 @@ Every job folder of a Hydra sweep holds `.hydra/overrides.yaml` (what the job ch
 (evaluate: results.json; sample: record.json; train: result.json). The swept settings become the table's
 columns on the left, every number under the result's "metrics" the columns on the right, for the jobs whose
 status says done and whose recorded outputs still match (hddm/run_record.py); the others are listed with their
-state and no numbers. Writes report.md, report.csv and, per metric, a plot against each swept setting (a line
-per combination of the others when the setting is numeric, grouped bars when it is not).
+state and no numbers. A metric's recorded uncertainty (a sibling std / sem, or low / high bounds, e.g. diversity's
+{"mean", "std"} or a bootstrap {"estimate", "low", "high"}) goes with it: "value ± std" or "value [low, high]"
+in report.md, error bars in the plots. Writes report.md, report.csv and, per metric that varies across the jobs
+(a constant, like the prompt count, is context, not a plot), a plot against each swept setting (a line per
+combination of the others when the setting is numeric, grouped bars when it is not).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from pathlib import Path
 import yaml
 
 from hddm.errors import HddmError
-from hddm.io import atomic_write, write_text
+from hddm.io import write_text
 from hddm.jobs import read_status
+from hddm.reporting.plots import plot
+from hddm.reporting.uncertainty import uncertainties
 from hddm.run_record import changed_outputs
 
 RESULT_FILES = ("results.json", "record.json", "result.json")
@@ -57,7 +62,7 @@ def read_job(job_dir: Path) -> dict | None:
     if not isinstance(overrides, list | None):
         overrides = None
     if overrides is None and overrides_file.stat().st_size:
-        return {"job": job_dir.name, "settings": {}, "metrics": {}, "state": "unreadable"}
+        return {"job": job_dir.name, "settings": {}, "metrics": {}, "uncertainty": {}, "state": "unreadable"}
     settings = {}
     for item in overrides or []:
         key, _, value = str(item).partition("=")
@@ -70,7 +75,14 @@ def read_job(job_dir: Path) -> dict | None:
         metrics, state = {}, "unreadable"
     else:
         state = job_state(job_dir, bool(metrics))
-    return {"job": job_dir.name, "settings": settings, "metrics": metrics if state == "done" else {}, "state": state}
+    metrics = metrics if state == "done" else {}
+    return {
+        "job": job_dir.name,
+        "settings": settings,
+        "metrics": metrics,
+        "uncertainty": uncertainties(metrics),
+        "state": state,
+    }
 
 
 def job_state(job_dir: Path, has_metrics: bool) -> str:
@@ -100,62 +112,42 @@ def swept_keys(jobs: list[dict]) -> list[str]:
     return [k for k in keys if len({str(job["settings"].get(k)) for job in jobs}) > 1]
 
 
+def uncertainty_keys(jobs: list[dict], metric: str) -> list[str]:
+    """The result numbers that hold metric's uncertainty in any job (e.g. diversity.std for diversity.mean)."""
+    keys = {key for job in jobs if metric in job["uncertainty"] for key in job["uncertainty"][metric].keys}
+    return sorted(keys)
+
+
+def varies(jobs: list[dict], metric: str) -> bool:
+    return len({job["metrics"][metric] for job in jobs if metric in job["metrics"]}) > 1
+
+
 def write_tables(jobs: list[dict], columns: list[str], metrics: list[str], out: Path) -> None:
-    header = [*columns, "state", *metrics]
+    """report.csv: every number as recorded, a metric's uncertainty columns after it; report.md: one cell per
+    metric, "value ± std" or "value [low, high]"."""
+    numbers = [key for metric in metrics for key in (metric, *uncertainty_keys(jobs, metric))]
     rows = [
-        [job["settings"].get(c, "") for c in columns] + [job["state"]] + [job["metrics"].get(m, "") for m in metrics]
+        [job["settings"].get(c, "") for c in columns] + [job["state"]] + [job["metrics"].get(k, "") for k in numbers]
         for job in jobs
     ]
     with open(out / "report.csv", "w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
+        csv.writer(handle).writerows([[*columns, "state", *numbers], *rows])
 
     def cell(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
+    def metric_cell(job: dict, metric: str) -> str:
+        if metric not in job["metrics"]:
+            return ""
+        spread = job["uncertainty"].get(metric)
+        return cell(job["metrics"][metric]) + (f" {spread.text}" if spread else "")
+
+    header = [*columns, "state", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    write_text(out / "report.md", "\n".join(lines) + "\n")
-
-
-def plot(jobs: list[dict], columns: list[str], metric: str, x_key: str, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    others = [c for c in columns if c != x_key]
-    groups: dict[str, list[tuple]] = {}
     for job in jobs:
-        if metric in job["metrics"]:
-            label = ", ".join(f"{k}={job['settings'].get(k)}" for k in others) or metric
-            groups.setdefault(label, []).append((job["settings"].get(x_key), job["metrics"][metric]))
-    figure, axes = plt.subplots(figsize=(6, 4))
-    numeric = all(isinstance(x, float) for points in groups.values() for x, _ in points)
-    if numeric:
-        for label, points in groups.items():
-            xs, ys = zip(*sorted(points))
-            axes.plot(xs, ys, marker="o", label=label)
-    else:
-        categories = sorted({str(x) for points in groups.values() for x, _ in points})
-        width = 0.8 / max(len(groups), 1)
-        for i, (label, points) in enumerate(groups.items()):
-            heights = dict((str(x), y) for x, y in points)
-            axes.bar(
-                [c + i * width for c in range(len(categories))],
-                [heights.get(c, 0) for c in categories],
-                width=width,
-                label=label,
-            )
-        axes.set_xticks([c + width * (len(groups) - 1) / 2 for c in range(len(categories))], categories)
-    axes.set_xlabel(x_key)
-    axes.set_ylabel(metric)
-    if len(groups) > 1:
-        axes.legend(fontsize=7)
-    figure.tight_layout()
-    path = out / f"{metric.replace('/', '_')}_vs_{x_key.replace('/', '_')}.png"
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    plt.close(figure)
-    return path
+        cells = [cell(job["settings"].get(c, "")) for c in columns] + [job["state"]]
+        lines.append("| " + " | ".join(cells + [metric_cell(job, m) for m in metrics]) + " |")
+    write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
 def report(sweep_dir: Path, out: Path | None = None, metrics: list[str] | None = None) -> dict:
@@ -163,19 +155,23 @@ def report(sweep_dir: Path, out: Path | None = None, metrics: list[str] | None =
     out = out or sweep_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     columns = swept_keys(jobs)
-    found = sorted({m for job in jobs for m in job["metrics"]})
-    chosen = metrics or found
-    unknown = [m for m in chosen if m not in found]
+    numbers = sorted({m for job in jobs for m in job["metrics"]})
+    attached = {key for job in jobs for spread in job["uncertainty"].values() for key in spread.keys}
+    unknown = [m for m in metrics or [] if m not in numbers]
     if unknown:
-        raise HddmError(f"metric {unknown[0]!r} is in no result under {sweep_dir}: choose from {found}")
+        raise HddmError(f"metric {unknown[0]!r} is in no result under {sweep_dir}: choose from {numbers}")
+    chosen = metrics or [m for m in numbers if m not in attached]  # uncertainties go with their metric
     write_tables(jobs, columns, chosen, out)
-    plots = [str(plot(jobs, columns, m, x, out)) for m in chosen for x in columns]
+    plotted = [m for m in chosen if varies(jobs, m)]
+    plots = [str(plot(jobs, columns, m, x, out)) for m in plotted for x in columns]
     return {
         "jobs": len(jobs),
         "done": sum(job["state"] == "done" for job in jobs),
         "failed": sum(job["state"] == "failed" for job in jobs),
         "columns": columns,
         "metrics": chosen,
+        "plotted": plotted,
+        "constant": [m for m in chosen if m not in plotted],
         "table": str(out / "report.md"),
         "csv": str(out / "report.csv"),
         "plots": plots,
@@ -199,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         f"swept {summary['columns']}\n"
         f"  table: {summary['table']}\n  csv:   {summary['csv']}\n  plots: {len(summary['plots'])} in "
         f"{Path(summary['table']).parent}"
+        + (f"\n  not plotted (the same in every job): {', '.join(summary['constant'])}" if summary["constant"] else "")
     )
 
 

@@ -1,0 +1,1 @@
+"""Pieces of `python -m hddm.report`: the uncertainty a result records with a metric, and the sweep plots."""

@@ -62,7 +62,7 @@ demo: venv
 # The adverse control: the same pipeline on plain MNIST, where the clusters are the digits (mnist-cnn features) and
 # experts start from scratch: a text-blind router then decides which digit is drawn (experiments/README.md).
 MNIST_STEPS ?= 600
-mnist_expert_dir = runs/experts/$(call objective,$(1))_kmeans$(DEMO_K)_c$(1)_tiny_s0/expert
+mnist_expert_dir = runs/experts/$(call objective,$(1))_mnist_kmeans$(DEMO_K)_c$(1)_tiny_s0/expert
 MNIST_EXPERTS := [$(subst $(space),$(comma),$(foreach c,$(CLUSTERS),$(call mnist_expert_dir,$(c))))]
 mnist_expert = $(PY) -m hddm.train experiment=demo_expert objective=$(call objective,$(1)) cluster=$(1) trainer.max_steps=$(MNIST_STEPS)
 MNIST_ROUTER := $(PY) -m hddm.train_router partition=file partition.num_clusters=$(DEMO_K) trainer.max_steps=400 trainer.val_check_interval=200 trainer.enable_progress_bar=false optim.lr=1e-3 optim.lr_min=1e-5

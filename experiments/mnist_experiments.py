@@ -70,9 +70,15 @@ def training_jobs(seed):
             minutes=31,
         )
     ]
-    jobs += [Job(f"train/{expert(seed, c)[0]}", train + ["objective=fm", f"cluster={c}"]) for c in range(8)]
+    # run_name given: these folders predate run names that include the data
     jobs += [
-        Job(f"train/{expert(seed, c, 'ddpm')[0]}", train + ["objective=ddpm", f"cluster={c}"]) for c in (2, 6, 4, 5)
+        Job(f"train/{expert(seed, c)[0]}", train + ["objective=fm", f"cluster={c}", f"run_name={expert(seed, c)[0]}"])
+        for c in range(8)
+    ]
+    jobs += [
+        Job(f"train/{name}", train + ["objective=ddpm", f"cluster={c}", f"run_name={name}"])
+        for c in (2, 6, 4, 5)
+        for name in [expert(seed, c, "ddpm")[0]]
     ]
     name = expert(seed, 2, "ddpm", "linear")[0]
     jobs.append(Job(f"train/{name}", train + ["objective=ddpm", "schedule=linear", "cluster=2", f"run_name={name}"]))
@@ -89,8 +95,12 @@ def training_jobs(seed):
             "trainer.enable_progress_bar=false",
         ]
         jobs += [
-            Job("train/router", router, minutes=8.5),
-            Job("train/router_text", router + ["text_aware=true"], minutes=8.5),
+            Job("train/router", router + [f"run_name={Path(ROUTER.format(False)).parent.name}"], minutes=8.5),
+            Job(
+                "train/router_text",
+                router + ["text_aware=true", f"run_name={Path(ROUTER.format(True)).parent.name}"],
+                minutes=8.5,
+            ),
         ]
     return jobs
 

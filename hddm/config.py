@@ -21,7 +21,7 @@ from hddm.choices import (
     Solver,
     TrainingSolver,
 )
-from hddm.data.embedded import EMBEDDED
+from hddm.data.embedded import EMBEDDED, is_image_set, is_pixel_pool
 from hddm.diffusion.objectives import make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
@@ -59,14 +59,18 @@ class ModelConfig:
 
 
 def data_record(data: DataConfig) -> dict:
-    """What a bundle's manifest says of the data it models (readers check an ensemble's members agree on it)."""
-    return {
+    """What a bundle's manifest says of the data it models (readers check an ensemble's members agree on it); for
+    data=images also where the prepared set lives, which the metrics read their reference and classifier from."""
+    record = {
         "name": data.name,
         "space": str(data.space),  # plain strings: manifests also go into checkpoints, which load weights-only
         "channels": data.channels,
         "image_size": data.image_size,
         "scale_factor": data.scale_factor,
     }
+    if is_image_set(data):
+        record["image_set"] = str(Path(data.shard_dir).expanduser().resolve())
+    return record
 
 
 def partition_record(partition: PartitionConfig) -> dict:
@@ -120,6 +124,8 @@ class DataConfig:
     )
     render_seed: int = 0  # styled_digits: domain assignment, colour jitter and which captions name the domain
     domain_caption_share: float = 0.5  # styled_digits: share of captions that also name the domain
+    caption_template: str = "a photo of a {label}"  # images: the caption of a labelled item without its own
+    test_fraction: float = 0.1  # images: the seeded share hddm.prepare holds out as the metrics' reference split
 
 
 @dataclass
@@ -319,7 +325,8 @@ class ReferenceMetricConfig:  # fid, domain_fid: Frechet distances to a referenc
     reference_path: Optional[str] = None  # real scale: a folder of real images (captions file or .tar shards)
     reference_resolution: int = 256  # folder images are centre-cropped and resized to this
     reference_max_items: Optional[int] = None  # None: the whole split / folder
-    reference_labels: Optional[list[int]] = None  # MNIST: only these digits (experts of one-digit clusters); None: all
+    reference_labels: Optional[list[int]] = None  # only these classes (digits; data=images: class indices); None: all
+    per_class: bool = False  # also one Frechet distance per prompted class, against that class's reference images
     batch_size: int = 50
 
 
@@ -456,8 +463,10 @@ def to_typed(cfg: DictConfig):
 
 
 def check_data(data: DataConfig) -> None:
-    if data.name not in EMBEDDED and not data.shard_dir:
+    if not is_pixel_pool(data) and not data.shard_dir:
         raise HddmError(f"data={data.name} reads cached shards: set data.shard_dir=/path/to/shards")
+    if data.name in EMBEDDED and data.shard_dir and is_pixel_pool(data):
+        raise HddmError(f"data.name={data.name} is an embedded dataset's name: give your images another data.name")
 
 
 def validate_router_config(cfg: DictConfig) -> RouterTrainConfig:

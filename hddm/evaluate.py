@@ -68,9 +68,9 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
         for path, e in zip(cfg.ensemble.experts, evaluator.experts)
     ]
     router = evaluator.router_manifest
-    per_digit = {
-        name: value for name, value in values.items() if name.endswith("_per_digit")
-    }  # kept out of report tables
+    per_class = {  # kept out of report tables
+        name: value for name, value in values.items() if name.endswith(("_per_digit", "_per_class"))
+    }
     names = [expert_name(e.manifest) for e in evaluator.experts]
     capacity = {
         name: summary
@@ -78,8 +78,9 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
         if (summary := meter.summary(per_step=False))
     }
     return {
-        "metrics": {name: value for name, value in values.items() if name not in per_digit},
-        "metric_details": per_digit,
+        "metrics": {name: value for name, value in values.items() if name not in per_class},
+        "metric_details": per_class,
+        "real_floors": evaluator.results["real_floors"],
         "samples": {"n": counts["main"], "diversity": counts["diversity"], "world_size": trainer.world_size},
         "reference_stats": {name: ref for name, ref in evaluator.references.items()},
         "implementations": evaluator.implementations,
@@ -104,10 +105,6 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
     }
 
 
-def samples_in(batch) -> int:  # an evaluator Batch; a named function, not a lambda: spawned processes unpickle it
-    return batch.stop - batch.start
-
-
 def grid_prompts(evaluator: EnsembleEvaluator, world_size: int) -> list[str]:
     """The prompts of the grid's images: rank 0 keeps the first main samples of its own shard of batches."""
     mine = [
@@ -117,6 +114,10 @@ def grid_prompts(evaluator: EnsembleEvaluator, world_size: int) -> list[str]:
         for prompt in evaluator.prompts_of(batch)
     ]
     return mine[: len(evaluator.grid)]
+
+
+def samples_in(batch) -> int:  # an evaluator Batch; a named function, not a lambda: spawned processes unpickle it
+    return batch.stop - batch.start
 
 
 def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:

@@ -1,8 +1,11 @@
 """Prepare the data for the experts: `python -m hddm.prepare data=mnist cluster.k=8`.
 
-Stages (`stages=[features,latents,cluster]`, each resumable, each shard checksummed):
+Stages (`stages=[pixels,features,latents,classifier,cluster]`, each skipped where it does not apply):
+  pixels    data=images only: your images (source.path: .npz, caption folder, .tar shards or class folders) ->
+            the set's shards in data.shard_dir, a seeded test split held out (hddm.data.image_set)
   features  image features per source shard (DINOv2 [CLS] at real scale, the project's digit CNN on MNIST)
   latents   real scale only: SD-VAE latents + caption text states, written as the training's shards
+  classifier  a labelled data=images set only: the metric classifier of its classes (hddm.models.metric_classifier)
   cluster   hierarchical k-means over all feature shards -> the assignment file
             ${data.cache_dir}/partitions/${data.name}_kmeans${cluster.k}.safetensors (what `partition=file`
             reads), and a report in the run folder: clusters.md / clusters.json (table) and clusters.png (grid).
@@ -12,6 +15,7 @@ the clustering, which then runs once over everything (stages=[cluster]).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -27,14 +31,17 @@ from hddm.data import mnist
 from hddm.data.caches import ShardedCache, ShardStatus
 from hddm.data.cluster_report import cluster_rows, markdown_table, overall_purity, sample_grid
 from hddm.data.clustering import HierarchicalKMeans, fit_hierarchical_kmeans, order_by_size
-from hddm.data.embedded import EMBEDDED, pool_of
+from hddm.data.embedded import is_image_set, is_pixel_pool, pool_of
 from hddm.data.features import DTYPES, build_extractor, extract_shard, extractor_id, features_cache, first_line
 from hddm.data.image_captions import ArraySource, ImageSource, open_folder_source
+from hddm.data.image_set import LABEL_NAME, load_image_set, read_source, write_image_set
 from hddm.data.partition import Partition, save_partition
 from hddm.device import resolve_device
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json, write_text
 from hddm.jobs import hydra_command
+from hddm.models.metric_classifier import FOLDER as CLASSIFIER_FOLDER
+from hddm.models.metric_classifier import ClassifierRecipe, fit_and_save
 from hddm.prepare_config import PrepareConfig, register_prepare_configs, validate_prepare_config
 
 
@@ -47,11 +54,12 @@ AUTO_EXTRACTORS = {"mnist": "mnist_cnn", "styled_digits": "colour_quantiles"}  #
 
 
 def extractor_name(cfg: PrepareConfig) -> str:
-    """'auto' picks the paper's DINOv2 at real scale, the digit CNN for MNIST and label-free pooled pixels for
-    styled digits (no label-trained network may shape clusters that are meant to be visual domains)."""
+    """'auto' picks the paper's DINOv2 at real scale, the digit CNN for MNIST, label-free pooled pixels for
+    styled digits and raw pixels for data=images (no label-trained network may shape clusters that are meant to
+    be visual domains; DINOv2 on your images: features.name=dinov2 with its weights)."""
     if cfg.features.name != "auto":
         return cfg.features.name
-    return AUTO_EXTRACTORS.get(cfg.data.name, "dinov2")
+    return AUTO_EXTRACTORS.get(cfg.data.name, "pixels" if is_image_set(cfg.data) else "dinov2")
 
 
 def cluster_metric(cfg: PrepareConfig) -> str:
@@ -64,7 +72,7 @@ def open_source(cfg: PrepareConfig) -> tuple[ImageSource, str, dict[str, np.ndar
     """(source, data hash recorded in the assignment file, metric-only labels by name for the cluster report).
 
     Labels never enter the source: the features stage sees pixels only."""
-    if cfg.data.name in EMBEDDED:
+    if is_pixel_pool(cfg.data):
         pool = pool_of(cfg.data)
         images = pool.images[: cfg.limit]
         data_hash = mnist.split_hash(images)  # what ExpertDataModule checks the assignment file against
@@ -74,6 +82,46 @@ def open_source(cfg: PrepareConfig) -> tuple[ImageSource, str, dict[str, np.ndar
         cfg.source.path, cfg.source.image_size, cfg.source.shard_size, cfg.limit, cfg.source.decode_workers
     )
     return source, source.fingerprint, {}
+
+
+def pixels_stage(cfg: PrepareConfig) -> None:
+    started = time.time()
+    data = cfg.data
+    images = read_source(cfg.source.path, data.channels, data.image_size, data.caption_template)
+    images.images, images.captions = images.images[: cfg.limit], images.captions[: cfg.limit]
+    images.labels = None if images.labels is None else images.labels[: cfg.limit]
+    index = write_image_set(Path(data.shard_dir).expanduser(), images, cfg.source.shard_size, data.test_fraction, 0)
+    load_image_set.cache_clear()  # this process reads the new set from here on
+    print(
+        f"hddm: pixels: {index['count']} images ({index['labelled']} labelled, {len(index['class_names'])} classes, "
+        f"{len(index['test_rows'])} held out as the test split) -> {data.shard_dir} ({time.time() - started:.0f} s)",
+        flush=True,
+    )
+
+
+def classifier_stage(cfg: PrepareConfig) -> None:
+    train = pool_of(cfg.data)
+    if LABEL_NAME not in train.labels:
+        print(f"hddm: classifier: skipped (data.name={cfg.data.name} has no labels)", flush=True)
+        return
+    test = load_image_set(cfg.data.shard_dir, cfg.data.channels, cfg.data.image_size, "test")[0]
+    labelled, test_labelled = train.labels[LABEL_NAME] >= 0, test.labels >= 0
+    started = time.time()
+    folder = Path(cfg.data.shard_dir).expanduser() / CLASSIFIER_FOLDER
+    manifest = fit_and_save(
+        folder,
+        (train.images[labelled], train.labels[LABEL_NAME][labelled]),
+        (test.images[test_labelled], test.labels[test_labelled]),
+        train.class_names[LABEL_NAME],
+        train.data_hash,
+        ClassifierRecipe(**dataclasses.asdict(cfg.classifier)),
+    )
+    print(
+        f"hddm: classifier: metric classifier of {len(manifest['class_names'])} classes, test accuracy "
+        f"{manifest['test_accuracy']} on {manifest['test_items']} held-out images -> {folder} "
+        f"({time.time() - started:.0f} s)",
+        flush=True,
+    )
 
 
 def job_shards(cfg: PrepareConfig, names: list[str]) -> list[str]:
@@ -317,11 +365,7 @@ def write_report(cfg, source, features, names, assignment, labels, model, path, 
         f"{summary['fine_k']} fine groups -> {cfg.cluster.k} clusters, {cluster_metric(cfg)} distance, "
         f"{summary['items']} items\n\n{table}{purity}\n",
     )
-    data_args = (
-        f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} "
-        if cfg.data.space == "latent"
-        else f"data={cfg.data.name} "
-    )
+    data_args = train_data_args(cfg)
     default_path = (
         Path(cfg.data.cache_dir).expanduser() / "partitions" / f"{cfg.data.name}_kmeans{cfg.cluster.k}.safetensors"
     )
@@ -336,10 +380,27 @@ def write_report(cfg, source, features, names, assignment, labels, model, path, 
     return summary
 
 
+def train_data_args(cfg: PrepareConfig) -> str:
+    """The `data` overrides with which hddm.train reads what this command prepared."""
+    if cfg.data.space == "latent":
+        return f"data={cfg.data.name} data.shard_dir={cfg.data.shard_dir} text={cfg.text.name} "
+    if is_image_set(cfg.data):
+        return (
+            f"data=images data.name={cfg.data.name} data.channels={cfg.data.channels} "
+            f"data.image_size={cfg.data.image_size} "
+        )
+    return f"data={cfg.data.name} "
+
+
 def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg = validate_prepare_config(dict_cfg)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
+    if "pixels" in cfg.stages:
+        if is_image_set(cfg.data):
+            pixels_stage(cfg)
+        else:
+            print(f"hddm: pixels: skipped (data={cfg.data.name} is not data=images)", flush=True)
     source, data_hash, labels = open_source(cfg)
     result: dict = {"shards": len(source.shard_names())}
     if "features" in cfg.stages:
@@ -349,6 +410,8 @@ def prepare(dict_cfg: DictConfig, run_dir: Path) -> dict:
             latents_stage(cfg, source, device, precision)
         else:
             print(f"hddm: latents: skipped (data={cfg.data.name} trains on pixels)", flush=True)
+    if "classifier" in cfg.stages and is_image_set(cfg.data):
+        classifier_stage(cfg)
     if "cluster" in cfg.stages:
         if cfg.num_shards > 1:
             print(

@@ -14,17 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from hddm.choices import ClusterAlgorithm, ClusterMetric, ComputePrecision
 from hddm.config import DataConfig, TextConfig
-from hddm.data.embedded import EMBEDDED
+from hddm.data.embedded import is_image_set, is_pixel_pool
 from hddm.errors import HddmError
 
-STAGES = ("features", "latents", "cluster")
+STAGES = ("pixels", "features", "latents", "classifier", "cluster")
 EXTRACTORS = ("auto", "dinov2", "mnist_cnn", "pixels", "colour_quantiles")
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
 class SourceConfig:
-    path: Optional[str] = None  # real scale: a folder with captions.jsonl/.tsv + images, or a folder of .tar shards
+    # real scale: a folder with captions.jsonl/.tsv + images, or a folder of .tar shards; data=images: also an .npz
+    # or a folder of class folders
+    path: Optional[str] = None
     image_size: int = 256  # square centre crop, resized to this (the VAE input: 256 -> 32x32 latents)
     shard_size: int = 10000  # items per cache shard (MNIST, caption folders); tar sources: one shard per tar
     decode_workers: int = 8
@@ -32,8 +34,8 @@ class SourceConfig:
 
 @dataclass
 class FeaturesConfig:
-    # auto: mnist_cnn for mnist, colour_quantiles for styled_digits, else dinov2 | dinov2 | mnist_cnn | pixels
-    # | colour_quantiles
+    # auto: mnist_cnn for mnist, colour_quantiles for styled_digits, pixels for data=images, dinov2 for latents
+    # | dinov2 | mnist_cnn | pixels (label-free raw pixels) | colour_quantiles
     name: str = "auto"
     model: str = "vit_large_patch14_dinov2"  # timm name (dinov2)
     weights: str = "hub"  # hub | none (random init: tests, cost measurements) | /path/to/weights.safetensors
@@ -65,6 +67,14 @@ class ClusterConfig:
 
 
 @dataclass
+class ClassifierConfig:  # the metric classifier of a labelled data=images set (hddm.models.metric_classifier)
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+
+@dataclass
 class ReportConfig:
     samples_per_cluster: int = 12
     seed: int = 0
@@ -78,6 +88,7 @@ class PrepareConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     limit: Optional[int] = None  # the first N items only (quick runs; MNIST and caption folders)
@@ -117,8 +128,13 @@ def validate_prepare_config(cfg: DictConfig) -> PrepareConfig:
         raise HddmError(
             f"need 1 <= cluster.k <= cluster.fine_k, got k={typed.cluster.k}, fine_k={typed.cluster.fine_k}"
         )
-    if typed.data.name not in EMBEDDED and not typed.source.path:
+    if not is_pixel_pool(typed.data) and not typed.source.path:
         raise HddmError(f"data={typed.data.name} reads images and captions: set source.path=/path/to/images")
+    if is_image_set(typed.data) and "pixels" in typed.stages and not typed.source.path:
+        raise HddmError(
+            "data=images reads your images in the pixels stage: set source.path=<file.npz | folder>, or leave the "
+            "stage out (stages=[features,classifier,cluster]) to reuse the prepared set"
+        )
     if "latents" in typed.stages and typed.data.space == "latent" and not typed.data.shard_dir:
         raise HddmError("the latents stage writes the training shards: set data.shard_dir=/path/to/shards")
     if typed.limit is not None and typed.limit < 1:

@@ -15,7 +15,11 @@ OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / gro
     for name in DIT_SIZES  # registered from the size registry, no file per size
 ]
 EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
-NEEDS = {"latents": ["data.shard_dir=/tmp/shards"], "real_scale_xl": ["data.shard_dir=/tmp/shards"]}
+NEEDS = {
+    "latents": ["data.shard_dir=/tmp/shards"],
+    "real_scale_xl": ["data.shard_dir=/tmp/shards"],
+    "images": ["data.name=shapes"],
+}
 
 
 @pytest.mark.parametrize("group,option", OPTIONS)
@@ -37,7 +41,7 @@ def test_objective_brings_its_own_schedule_unless_overridden(compose):
 
 def test_cluster_selects_the_run(compose):
     cfg = compose(["objective=ddpm", "cluster=3"])
-    assert cfg.cluster == 3 and cfg.run_name == "ddpm_digits10_c3_tiny_s0"
+    assert cfg.cluster == 3 and cfg.run_name == "ddpm_mnist_digits10_c3_tiny_s0"
 
 
 def test_bad_values_are_one_line_errors(compose):

@@ -28,7 +28,7 @@ def test_joblib_multirun_completes_and_a_rerun_skips_both_jobs(cache_dir, tmp_pa
     first = run_cli(args, cwd=REPO, env_extra=ONE_THREAD)
     assert first.returncode == 0, first.stderr[-2000:]
     done = statuses(tmp_path)
-    assert sorted(done) == ["fm_digits10_c0_tiny_s0", "fm_digits10_c1_tiny_s0"]
+    assert sorted(done) == ["fm_mnist_digits10_c0_tiny_s0", "fm_mnist_digits10_c1_tiny_s0"]
     assert all(s["state"] == "done" and not s.get("skipped") for s in done.values())
     assert "2 jobs, 2 done (0 skipped as already done), 0 failed" in first.stdout
 
@@ -57,10 +57,10 @@ def test_a_failing_job_is_reported_at_once_and_the_sweep_goes_on(cache_dir, tmp_
     assert "2 jobs, 1 done (0 skipped as already done), 1 failed" in result.stdout
     status = statuses(tmp_path)
     assert (
-        status["fm_digits10_c99_tiny_s0"]["state"] == "failed"
-        and "cluster 99" in status["fm_digits10_c99_tiny_s0"]["error"]
+        status["fm_mnist_digits10_c99_tiny_s0"]["state"] == "failed"
+        and "cluster 99" in status["fm_mnist_digits10_c99_tiny_s0"]["error"]
     )
-    assert status["fm_digits10_c0_tiny_s0"]["state"] == "done"
+    assert status["fm_mnist_digits10_c0_tiny_s0"]["state"] == "done"
 
 
 def test_launcher_configs_compose(compose):

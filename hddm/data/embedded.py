@@ -1,13 +1,15 @@
-"""The embedded datasets (MNIST, styled digits) as one in-memory pool, the same for training, clustering and metrics."""
+"""Pixel-space data as one in-memory pool, the same for training, clustering and metrics: the embedded datasets
+(MNIST, styled digits) and a researcher's own prepared image set (data=images, hddm.data.image_set)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from hddm.data import mnist, styled_digits
+from hddm.data.image_set import LABEL_NAME, load_image_set
 from hddm.errors import HddmError
 
 EMBEDDED = ("mnist", "styled_digits")
@@ -20,6 +22,7 @@ class PixelPool:
     prompts: list[str]  # every caption the pool uses
     caption: np.ndarray  # int64 [N]: row i's caption is prompts[caption[i]]
     data_hash: str  # content hash of the images: what a partition of this pool is tied to
+    class_names: dict[str, list[str]] = field(default_factory=dict)  # per label set, where its classes have names
 
 
 def mnist_pool(cache_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +59,27 @@ def load_pool(
     raise HddmError(f"data={name} is not an embedded dataset: choose one of {list(EMBEDDED)} or data=latents")
 
 
+def is_pixel_pool(data) -> bool:
+    """Data held in memory as a PixelPool (embedded or data=images); otherwise latent shards read row by row."""
+    return str(data.space) == "pixel"
+
+
+def is_image_set(data) -> bool:
+    """A researcher's own pixel-space images (data=images), prepared into shards by hddm.prepare."""
+    return is_pixel_pool(data) and data.name not in EMBEDDED
+
+
+def image_set_pool(shard_dir: str, channels: int, image_size: int, split: str) -> PixelPool:
+    images, data_hash = load_image_set(str(shard_dir), channels, image_size, split)
+    prompts, caption = np.unique(np.array(images.captions, dtype=object).astype(str), return_inverse=True)
+    labels = {} if images.labels is None else {LABEL_NAME: images.labels}
+    names = {LABEL_NAME: images.class_names} if labels else {}
+    return PixelPool(images.images, labels, prompts.tolist(), caption.astype(np.int64), data_hash, names)
+
+
 def pool_of(data) -> PixelPool:
-    """The pool a `data` config node names (hddm.config.DataConfig)."""
+    """The pool a pixel-space `data` config node names (hddm.config.DataConfig)."""
+    if data.name not in EMBEDDED:
+        return image_set_pool(data.shard_dir, data.channels, data.image_size, data.split)
     domains = None if data.domains is None else tuple(data.domains)
     return load_pool(data.name, data.cache_dir, data.split, domains, data.render_seed, data.domain_caption_share)

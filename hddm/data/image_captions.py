@@ -5,12 +5,14 @@ a shard of every cache (features, latents) holds exactly the items of the source
 which keeps the rows of all caches, the assignment file and LatentShardDataset aligned.
 
 * ArraySource: images already in memory (the embedded MNIST pool), with labels.
-* CaptionFolderSource: a folder of images plus captions.jsonl ({"image": "<relative path>", "caption": "..."}
-  per line) or captions.tsv (<relative path><TAB><caption>); shard s holds lines [s*S, (s+1)*S).
+* CaptionFolderSource: a folder of images plus captions.jsonl ({"image": "<relative path>", "caption": "...",
+  optionally "label": "<class name>"} per line) or captions.tsv (<relative path><TAB><caption>[<TAB><class name>]);
+  shard s holds lines [s*S, (s+1)*S).
 * TarShardSource: webdataset-style .tar shards (members <key>.jpg|jpeg|png|webp + <key>.txt or <key>.json
-  with a "caption"), streamed with the standard tarfile module; one cache shard per tar file.
+  with a "caption" and optionally a "label"), streamed with the standard tarfile module; one cache shard per tar.
 
-Real images are centre-cropped to a square and resized to `image_size` (256: the VAE's input, 32x32 latents).
+Real images are centre-cropped to a square and resized to `image_size` (256: the VAE's input, 32x32 latents),
+in RGB or, with channels=1, grey. Class labels, where a source has them, are class names (ImageBatch.classes).
 An image that fails to decode is skipped (the same way in every stage) and counted.
 """
 
@@ -44,6 +46,7 @@ class ImageBatch:
     captions: list[str] | None = None
     labels: torch.Tensor | None = None  # int64 [B], where the data has class labels
     skipped: int = 0  # items of this batch that failed to decode
+    classes: list[str | None] | None = None  # class names, where a captioned source labels its items
 
 
 class ImageSource(ABC):
@@ -66,24 +69,25 @@ def shard_name(index: int) -> str:
     return f"shard-{index:06d}"
 
 
-def center_crop_resize(image: Image.Image, size: int) -> torch.Tensor:
-    """Square centre crop, then a high-quality resize: uint8 [3, size, size]."""
-    image = image.convert("RGB")
+def center_crop_resize(image: Image.Image, size: int, channels: int = 3) -> torch.Tensor:
+    """Square centre crop, then a high-quality resize: uint8 [channels, size, size] (3: RGB, 1: grey)."""
+    image = image.convert("L" if channels == 1 else "RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+    pixels = torch.from_numpy(np.asarray(image).copy())
+    return pixels[None] if channels == 1 else pixels.permute(2, 0, 1)
 
 
-def decode(data: bytes | Path, size: int) -> torch.Tensor | None:
+def decode(data: bytes | Path, size: int, channels: int = 3) -> torch.Tensor | None:
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            return center_crop_resize(image, size)
+            return center_crop_resize(image, size, channels)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
-def stack(keys, images, captions=None, labels=None) -> ImageBatch:
+def stack(keys, images, captions=None, labels=None, classes=None) -> ImageBatch:
     """Drop undecodable items and stack the rest."""
     kept = [i for i, image in enumerate(images) if image is not None]
     return ImageBatch(
@@ -92,6 +96,7 @@ def stack(keys, images, captions=None, labels=None) -> ImageBatch:
         captions=[captions[i] for i in kept] if captions is not None else None,
         labels=labels[kept] if labels is not None else None,
         skipped=len(images) - len(kept),
+        classes=[classes[i] for i in kept] if classes is not None else None,
     )
 
 
@@ -123,8 +128,16 @@ class ArraySource(ImageSource):
 class CaptionFolderSource(ImageSource):
     crop = "center-square"
 
-    def __init__(self, root: str | Path, image_size: int, shard_size: int, limit: int | None = None, workers: int = 8):
-        self.root = Path(root).expanduser()
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int,
+        shard_size: int,
+        limit: int | None = None,
+        workers: int = 8,
+        channels: int = 3,
+    ):
+        self.root, self.channels = Path(root).expanduser(), channels
         self.captions_file = next((self.root / name for name in CAPTION_FILES if (self.root / name).is_file()), None)
         if self.captions_file is None:
             raise HddmError(
@@ -140,20 +153,26 @@ class CaptionFolderSource(ImageSource):
         self.count = count if limit is None else min(count, limit)
         self.fingerprint = f"{self.captions_file.name}:{digest.hexdigest()[:16]}:n{self.count}:shard{shard_size}"
 
-    def _entries(self, start: int, stop: int) -> list[tuple[str, str]]:
+    def _entries(self, start: int, stop: int) -> list[tuple[str, str, str | None]]:
         with open(self.captions_file, encoding="utf-8") as handle:
             lines = itertools.islice((line for line in handle if line.strip()), start, stop)
             return [self._parse(line, start + offset) for offset, line in enumerate(lines)]
 
-    def _parse(self, line: str, number: int) -> tuple[str, str]:
+    def _parse(self, line: str, number: int) -> tuple[str, str, str | None]:
+        """(relative image path, caption, class name or None)."""
         try:
             if self.captions_file.suffix == ".jsonl":
                 record = json.loads(line)
-                return str(record["image"]), str(record["caption"])
-            path, caption = line.rstrip("\n").split("\t", 1)
-            return path, caption
-        except (ValueError, KeyError, TypeError):
-            expected = '{"image": ..., "caption": ...}' if self.captions_file.suffix == ".jsonl" else "path<TAB>caption"
+                label = record.get("label")
+                return str(record["image"]), str(record["caption"]), None if label is None else str(label)
+            path, caption, *label = line.rstrip("\n").split("\t", 2)
+            return path, caption, label[0] if label else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            expected = (
+                '{"image": ..., "caption": ..., "label": ... (optional)}'
+                if self.captions_file.suffix == ".jsonl"
+                else "path<TAB>caption[<TAB>label]"
+            )
             raise HddmError(f"{self.captions_file} item {number + 1} is malformed: write it as {expected}") from None
 
     def shard_names(self):
@@ -164,18 +183,23 @@ class CaptionFolderSource(ImageSource):
         with ThreadPoolExecutor(self.workers) as pool:  # PIL releases the GIL while decoding and resizing
             for start in range(0, len(entries), batch_size):
                 chunk = entries[start : start + batch_size]
-                images = list(pool.map(lambda entry: decode(self.root / entry[0], self.resolution), chunk))
-                yield stack([path for path, _ in chunk], images, [caption for _, caption in chunk])
+                images = list(
+                    pool.map(lambda entry: decode(self.root / entry[0], self.resolution, self.channels), chunk)
+                )
+                keys, captions, classes = (list(column) for column in zip(*chunk))
+                yield stack(keys, images, captions, classes=classes)
 
     def load(self, index, keys):
-        return {key: image for key in keys if (image := decode(self.root / key, self.resolution)) is not None}
+        return {
+            key: image for key in keys if (image := decode(self.root / key, self.resolution, self.channels)) is not None
+        }
 
 
 class TarShardSource(ImageSource):
     crop = "center-square"
 
-    def __init__(self, root: str | Path, image_size: int):
-        root = Path(root).expanduser()
+    def __init__(self, root: str | Path, image_size: int, channels: int = 3):
+        root, self.channels = Path(root).expanduser(), channels
         self.tars = sorted(root.glob("*.tar")) if root.is_dir() else []
         if not self.tars:
             raise HddmError(f"no .tar shards in {root}: point source.path at a folder of webdataset .tar files")
@@ -186,9 +210,10 @@ class TarShardSource(ImageSource):
     def shard_names(self):
         return [shard_name(i) for i in range(len(self.tars))]
 
-    def samples(self, index: int) -> Iterator[tuple[str, bytes | None, str | None]]:
-        """(key, image bytes, caption) per sample; the files of one sample are adjacent in a webdataset tar."""
-        key, image, caption = None, None, None
+    def samples(self, index: int) -> Iterator[tuple[str, bytes | None, str | None, str | None]]:
+        """(key, image bytes, caption, class name) per sample; the files of one sample are adjacent in a
+        webdataset tar."""
+        key, image, caption, label = None, None, None, None
         with tarfile.open(self.tars[index], mode="r|*") as archive:  # streaming: no seeking, no index in memory
             for member in archive:
                 if not member.isfile():
@@ -198,35 +223,40 @@ class TarShardSource(ImageSource):
                 stem = f"{folder}/{stem}" if folder else stem
                 if stem != key:
                     if key is not None:
-                        yield key, image, caption
-                    key, image, caption = stem, None, None
+                        yield key, image, caption, label
+                    key, image, caption, label = stem, None, None, None
                 data = archive.extractfile(member).read()
                 if extension.lower() in IMAGE_EXTENSIONS:
                     image = data
                 elif extension == "txt":
                     caption = data.decode("utf-8", errors="replace").strip()
-                elif extension == "json" and caption is None:
-                    caption = str(json.loads(data).get("caption", ""))
+                elif extension == "json":
+                    record = json.loads(data)
+                    caption = caption if caption is not None else str(record.get("caption", ""))
+                    label = None if record.get("label") is None else str(record["label"])
             if key is not None:
-                yield key, image, caption
+                yield key, image, caption, label
 
     def iter_shard(self, index, batch_size):
-        complete = ((k, image, c) for k, image, c in self.samples(index) if image is not None)
+        complete = (sample for sample in self.samples(index) if sample[1] is not None)
         while chunk := list(itertools.islice(complete, batch_size)):
-            images = [decode(image, self.resolution) for _, image, _ in chunk]
-            yield stack([k for k, _, _ in chunk], images, [c or "" for _, _, c in chunk])
+            images = [decode(image, self.resolution, self.channels) for _, image, _, _ in chunk]
+            classes = [label for _, _, _, label in chunk]
+            yield stack([k for k, _, _, _ in chunk], images, [c or "" for _, _, c, _ in chunk], classes=classes)
 
     def load(self, index, keys):
         wanted = set(keys)
         return {
             key: decoded
-            for key, image, _ in self.samples(index)
-            if key in wanted and image is not None and (decoded := decode(image, self.resolution)) is not None
+            for key, image, _, _ in self.samples(index)
+            if key in wanted
+            and image is not None
+            and (decoded := decode(image, self.resolution, self.channels)) is not None
         }
 
 
 def open_folder_source(
-    path: str | Path, image_size: int, shard_size: int, limit: int | None, workers: int
+    path: str | Path, image_size: int, shard_size: int, limit: int | None, workers: int, channels: int = 3
 ) -> ImageSource:
     """A caption-file folder or a folder of tar shards, whichever `path` holds."""
     root = Path(path).expanduser()
@@ -235,9 +265,9 @@ def open_folder_source(
             f"source.path {root} is not a folder: point it at images + captions.jsonl/.tsv or at .tar shards"
         )
     if any((root / name).is_file() for name in CAPTION_FILES):
-        return CaptionFolderSource(root, image_size, shard_size, limit, workers)
+        return CaptionFolderSource(root, image_size, shard_size, limit, workers, channels)
     if limit is not None:
         raise HddmError(
             "limit= works with MNIST and caption-file folders: for tar shards, point source.path at fewer tars"
         )
-    return TarShardSource(root, image_size)
+    return TarShardSource(root, image_size, channels)

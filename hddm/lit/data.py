@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Subset
 
 from hddm.config import DataConfig, PartitionConfig, TextConfig
 from hddm.data.datasets import CaptionTableDataset, LatentShardDataset
-from hddm.data.embedded import EMBEDDED, PixelPool, pool_of
+from hddm.data.embedded import PixelPool, is_pixel_pool, pool_of
 from hddm.data.partition import Partition, label_rule_partition, load_partition, save_partition
 from hddm.data.sampler import StepSeededSampler
 from hddm.data.text_cache import cached_prompt_embeddings
@@ -53,8 +53,13 @@ class ExpertDataModule(L.LightningDataModule):
         self.labels: np.ndarray | None = None  # of the cluster's training items, where the data has labels
 
     def prepare_data(self):
-        if self.data_cfg.name in EMBEDDED and self.partition_cfg.method == "label_mod_k":
+        if is_pixel_pool(self.data_cfg) and self.partition_cfg.method == "label_mod_k":
             path, pool = self.partition_cfg.path, pool_of(self.data_cfg)
+            if not pool.labels:
+                raise HddmError(
+                    f"partition={self.partition_cfg.name} groups items by label and data={self.data_cfg.name} has "
+                    "none: cluster it (python -m hddm.prepare) and train with partition=file"
+                )
             try:
                 current = load_partition(path).data_hash == pool.data_hash
             except HddmError:
@@ -63,7 +68,7 @@ class ExpertDataModule(L.LightningDataModule):
                 save_partition(
                     path,
                     label_rule_partition(
-                        pool.labels["digit"],
+                        next(iter(pool.labels.values())),
                         self.partition_cfg.num_clusters,
                         self.data_cfg.name,
                         self.data_cfg.split,
@@ -95,7 +100,7 @@ class ExpertDataModule(L.LightningDataModule):
             clusters = partition.assignment[members]
         else:
             members, clusters = partition.indices(self.cluster), None
-        if self.data_cfg.name in EMBEDDED:
+        if is_pixel_pool(self.data_cfg):
             dataset = self._pool_dataset(pool_of(self.data_cfg), partition, members, clusters)
         else:
             dataset = LatentShardDataset(self.data_cfg.shard_dir, members, self.data_cfg.scale_factor, clusters)
@@ -115,7 +120,7 @@ class ExpertDataModule(L.LightningDataModule):
                 f"rebuild it with python -m hddm.prepare data={self.data_cfg.name}"
             )
         tokens, mask = prompt_embeddings(pool.prompts, self.text_cfg, self.data_cfg.cache_dir)
-        self.labels = pool.labels["digit"][members]
+        self.labels = next(iter(pool.labels.values()))[members] if pool.labels else None
         return CaptionTableDataset(
             torch.from_numpy(pool.images[members]), torch.from_numpy(pool.caption[members]), tokens, mask, clusters
         )

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.aggregation import CatMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.image.fid import FrechetInceptionDistance
 
 from hddm.config import EvaluateConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
@@ -26,16 +27,19 @@ from hddm.data.latents import VAEDecoder
 from hddm.ensemble.factory import build_field_factory, draw, given_prompts, sample_noise
 from hddm.ensemble.field import UsageStats
 from hddm.errors import HddmError
+from hddm.io import write_json
 from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import prompted_digit
+from hddm.metrics.class_adherence import METRIC_NAME as CLASS_ADHERENCE
+from hddm.metrics.class_adherence import wanted_class
 from hddm.metrics.clip_score import clip_implementation, make_clip_score
 from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
 from hddm.metrics.domain_fid import domain_fid_implementation, domain_fid_name, make_domain_fid
 from hddm.metrics.fid import METRIC_NAME as FID_NAME
 from hddm.metrics.fid import fid_implementation, make_fid, to_uint8
 from hddm.metrics.precision_recall import precision_recall
-from hddm.metrics.reference_stats import folder_reference, load_reference, reference_images
+from hddm.metrics.reference_stats import STATES, folder_reference, load_reference, reference_images
 from hddm.metrics.styled import DIGIT_ADHERENCE, DOMAIN_ADHERENCE, styled_logits, wanted_labels
 from hddm.models.digit_cnn import FEATURE_DIM, cached_digit_cnn
 from hddm.models.moe_accounting import CapacityMeter
@@ -43,6 +47,7 @@ from hddm.models.styled_cnn import shipped_styled_cnn
 
 MAIN, DIVERSITY = "main", "diversity"
 FEATURES = "classifier_features"  # the generated images' metric-classifier features, for k-NN precision/recall
+FLOOR_SPLITS = {False: "train", True: "trainval"}  # by "is a prepared image set": the real images of the floors
 
 
 class Batch(NamedTuple):
@@ -74,14 +79,30 @@ def first_manifest(experts: list[str]) -> dict:
     return json.loads(path.read_text())
 
 
-def default_prompts(cfg: EvaluateConfig, data_name: str) -> list[str]:
+def default_prompts(cfg: EvaluateConfig, data_name: str, image_set: str | None = None) -> list[str]:
+    """Given prompts, else one per class: the ten digits, or each class's most common caption in a labelled set."""
     if prompts := given_prompts(cfg):
         return prompts
     if data_name in EMBEDDED:
         from hddm.data.mnist import digit_prompt
 
         return [digit_prompt(d) for d in range(10)]
+    if image_set is not None:
+        from hddm.data.image_set import class_captions, load_split
+
+        if prompts := class_captions(load_split(image_set, "trainval")):
+            return prompts
     raise HddmError("no prompts: set prompts=[...] or prompts_file=<one prompt per line>")
+
+
+def class_names_of(data: dict, image_set: str | None) -> list[str] | None:
+    """The classes a prompt can name: the digits of the embedded data, a labelled image set's classes."""
+    if image_set is not None:
+        from hddm.data.image_set import load_split
+
+        chosen = load_split(image_set, "trainval")
+        return chosen.class_names if chosen.labels is not None else None
+    return [str(d) for d in range(10)] if data["name"] in EMBEDDED else None
 
 
 class EnsembleEvaluator(L.LightningModule):
@@ -94,8 +115,10 @@ class EnsembleEvaluator(L.LightningModule):
         self.capacity_meters: list[CapacityMeter] = []
         first = first_manifest(cfg.ensemble.experts)
         self.data = first["data"]
+        self.image_set = self.data.get("image_set")  # the prepared folder of a data=images ensemble
+        self.class_names = class_names_of(self.data, self.image_set)
         self.text = TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"])
-        prompts = default_prompts(cfg, self.data["name"])
+        prompts = default_prompts(cfg, self.data["name"], self.image_set)
         diversity = cfg.metrics.diversity
         self.main_prompts = [prompts[i % len(prompts)] for i in range(cfg.n)]
         self.group_prompts = [prompts[p % len(prompts)] for p in range(diversity.prompts)] if diversity else []
@@ -103,7 +126,9 @@ class EnsembleEvaluator(L.LightningModule):
         self.batches = plan_batches(cfg.n, cfg.batch_size, len(self.group_prompts), self.per_prompt)
         self.implementations: dict = {}
         self.references: dict = {}
-        self.domain_fid_name = domain_fid_name(self.data["name"])
+        self.domain_fid_name = domain_fid_name(self.data["name"], self.image_set)
+        self.per_class: dict[str, list[int]] = {}  # metric -> the classes it has one Frechet metric per
+        self.floors: dict[str, dict] = {}  # metric -> its value on real training images (rank 0)
         self.metrics = MetricCollection(self.build_metrics(), compute_groups=False)
         self.counts = MetricCollection({MAIN: SumMetric(), DIVERSITY: SumMetric()}, compute_groups=False)
         self.distance = perceptual_distance(diversity.lpips_weights, diversity.lpips_net) if diversity else None
@@ -129,23 +154,28 @@ class EnsembleEvaluator(L.LightningModule):
         if chosen.fid:
             metrics[FID_NAME] = make_fid()
             self.implementations[FID_NAME] = fid_implementation()
+        if chosen.fid and chosen.fid.per_class:
+            self.add_per_class(metrics, FID_NAME, chosen.fid)
         if chosen.domain_fid or chosen.precision_recall:
-            if self.data["name"] not in EMBEDDED:
+            if self.data["name"] not in EMBEDDED and self.image_set is None:
                 raise HddmError(
-                    "domain_fid and precision_recall read a project classifier of the embedded datasets: drop "
-                    "them from metrics=[...]"
+                    f"domain_fid and precision_recall read a classifier of the data: data={self.data['name']} has "
+                    "none (a labelled data=images set has one), so drop them from metrics=[...]"
                 )
         if chosen.domain_fid:
             name = self.domain_fid_name
-            metrics[name] = make_domain_fid(self.cfg.cache_dir, self.data["name"])
+            metrics[name] = make_domain_fid(self.cfg.cache_dir, self.data["name"], self.image_set)
             self.implementations[name] = domain_fid_implementation(metrics[name].inception)
+            if chosen.domain_fid.per_class:
+                self.add_per_class(metrics, name, chosen.domain_fid)
         if chosen.precision_recall:
             metrics[FEATURES] = CatMetric()
+            extractor = "metric classifier" if self.image_set else "styled-cnn" if styled else "mnist-cnn"
             self.implementations["precision_recall"] = {
                 "name": "knn_precision_recall",
                 "k": chosen.precision_recall.k,
                 "reference_split": chosen.precision_recall.reference_split,
-                "features": f"{'styled-cnn' if styled else 'mnist-cnn'} penultimate, 128-d, float64",
+                "features": f"{extractor} penultimate, 128-d, float64",
                 "reference": "a fixed-seed subset of the split as large as the generated set "
                 "(Kynkaanniemi et al. 2019)",
             }
@@ -174,12 +204,50 @@ class EnsembleEvaluator(L.LightningModule):
                 "classifier_sha256": manifest["sha256"],
                 "classifier_test_accuracy": manifest["test_accuracy"],
             }
+        elif chosen.clip and self.image_set is not None and self.class_names is not None:
+            # no CLIP offline, and CLIP may not know the classes: the set's own metric classifier
+            from hddm.metrics.domain_fid import ClassifierFeatures
+
+            self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"], self.image_set)
+            manifest = self._features.manifest
+            classes = len(self.class_names)
+            metrics[CLASS_ADHERENCE] = MulticlassAccuracy(num_classes=classes, average="micro")
+            metrics[f"{CLASS_ADHERENCE}_per_class"] = MulticlassAccuracy(num_classes=classes, average=None)
+            self.implementations[CLASS_ADHERENCE] = {
+                "name": CLASS_ADHERENCE,
+                "note": "offline stand-in for CLIP score: accuracy of the metric classifier trained by hddm.prepare "
+                "on this set's labels, on images generated for prompts that name a class",
+                "classifier_sha256": manifest["sha256"],
+                "classifier_test_accuracy": manifest["test_accuracy"],
+                "classes": self.class_names,
+            }
         elif chosen.clip:
             metrics["clip_score"] = make_clip_score(chosen.clip.model)
             self.implementations["clip_score"] = clip_implementation(chosen.clip.model)
         if chosen.diversity:
             metrics["diversity"] = CatMetric()
         return metrics
+
+    def prompt_class(self, prompt: str) -> int | None:
+        if self.image_set is not None:
+            return wanted_class(prompt, self.class_names)
+        return prompted_digit(prompt)
+
+    def add_per_class(self, metrics: dict, name: str, spec) -> None:
+        """One more Frechet metric per prompted class, sharing the main one's extractor, against the reference
+        images of that class: per-class FID (and per-class domain FID)."""
+        if self.class_names is None:
+            raise HddmError(f"{name} per_class needs labelled data: data={self.data['name']} has no classes")
+        if spec.reference_path or spec.reference_labels:
+            raise HddmError(f"{name} per_class uses the split's labels: drop reference_path and reference_labels")
+        classes = sorted({c for p in self.main_prompts if (c := self.prompt_class(p)) is not None})
+        if not classes:
+            raise HddmError(f"{name} per_class needs prompts that name a class ({', '.join(self.class_names)})")
+        self.per_class[name] = classes
+        for c in classes:
+            metrics[f"{name}_class{c}"] = FrechetInceptionDistance(
+                feature=metrics[name].inception, reset_real_features=False, normalize=False
+            )
 
     def on_test_start(self) -> None:
         self.prepare()
@@ -203,31 +271,41 @@ class EnsembleEvaluator(L.LightningModule):
                     "scale_factor": vae.scale_factor,
                     "data_scale_factor": self.data["scale_factor"],
                 }
-        for name in (FID_NAME, self.domain_fid_name):
-            spec = getattr(self.cfg.metrics, "fid" if name == FID_NAME else "domain_fid")
-            if name in self.metrics and name not in self.references:
-                if spec.reference_path:
-                    images, source = folder_reference(
-                        spec.reference_path, spec.reference_resolution, spec.reference_max_items
-                    )
-                else:
-                    images, source = reference_images(
-                        self.data["name"],
-                        spec.reference_split,
-                        self.cfg.cache_dir,
-                        spec.reference_max_items,
-                        spec.reference_labels,
-                    )
-                self.references[name] = load_reference(
-                    self.metrics[name],
-                    name,
-                    self.implementations[name],
-                    images,
-                    source,
-                    self.cfg.cache_dir,
-                    spec.batch_size,
-                    self.global_rank,
+        for name, spec, labels, main in self.frechet_metrics():
+            if name in self.references:
+                continue
+            if spec.reference_path:
+                images, source = folder_reference(
+                    spec.reference_path, spec.reference_resolution, spec.reference_max_items
                 )
+            else:
+                images, source = reference_images(
+                    self.data["name"],
+                    spec.reference_split,
+                    self.cfg.cache_dir,
+                    spec.reference_max_items if labels is None else None,
+                    spec.reference_labels if labels is None else labels,
+                    self.image_set,
+                )
+            self.references[name] = load_reference(
+                self.metrics[name],
+                main,
+                self.implementations[main],
+                images,
+                source,
+                self.cfg.cache_dir,
+                spec.batch_size,
+                self.global_rank,
+            )
+
+    def frechet_metrics(self):
+        """(metric name, its config, the classes of its reference or None for all, the metric it is a class of)."""
+        for main in (FID_NAME, self.domain_fid_name):
+            if main in self.metrics:
+                spec = getattr(self.cfg.metrics, "fid" if main == FID_NAME else "domain_fid")
+                yield main, spec, None, main
+                for c in self.per_class.get(main, []):
+                    yield f"{main}_class{c}", spec, [c], main
 
     def test_dataloader(self):
         mine = shard(self.batches, self.global_rank, self.trainer.world_size)
@@ -274,6 +352,25 @@ class EnsembleEvaluator(L.LightningModule):
         for name in (FID_NAME, self.domain_fid_name):
             if name in self.metrics:
                 self.metrics[name].update(pixels, real=False)
+        wanted_classes = None  # per image, the class its prompt names (-1: none)
+        if self.class_names is not None:
+            named = [self.prompt_class(p) for p in self.prompts_of(batch)]
+            wanted_classes = torch.tensor([-1 if c is None else c for c in named])
+        for main, classes in self.per_class.items():
+            for c in classes:
+                chosen = (wanted_classes == c).nonzero().flatten().to(self.device)
+                if len(chosen):
+                    self.metrics[f"{main}_class{c}"].update(pixels[chosen], real=False)
+        if CLASS_ADHERENCE in self.metrics:
+            if (wanted_classes < 0).any():
+                raise HddmError(
+                    "class adherence (metric classifier) needs prompts that name a class "
+                    f"({', '.join(self.class_names)}): fix prompts=[...]"
+                )
+            wanted = wanted_classes.to(self.device)
+            logits = self._features.classifier(images.clamp(-1, 1).float().cpu()).to(self.device)
+            self.metrics[CLASS_ADHERENCE].update(logits, wanted)
+            self.metrics[f"{CLASS_ADHERENCE}_per_class"].update(logits, wanted)
         if FEATURES in self.metrics:
             self.metrics[FEATURES].update(self.classifier_features(pixels))
         if DIGIT_ADHERENCE in self.metrics:
@@ -306,17 +403,51 @@ class EnsembleEvaluator(L.LightningModule):
         if not hasattr(self, "_features"):
             from hddm.metrics.domain_fid import ClassifierFeatures
 
-            self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"])
+            self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"], self.image_set)
         return self._features(pixels.cpu()).to(self.device)
+
+    def real_images(self, split: str, count: int, labels: list[int] | None = None):
+        return reference_images(self.data["name"], split, self.cfg.cache_dir, count, labels, self.image_set)
 
     def knn_precision_recall(self, fake: torch.Tensor) -> dict:
         spec = self.cfg.metrics.precision_recall
-        images, source = reference_images(
-            self.data["name"], spec.reference_split, self.cfg.cache_dir, max_items=len(fake)
-        )
+        images, source = self.real_images(spec.reference_split, len(fake))
         real = torch.cat([self.classifier_features(chunk) for chunk in images.split(1000)]).cpu()
         self.references["precision_recall"] = {**source, "sha256": source["split_sha256"]}
-        return precision_recall(real, fake.cpu(), spec.k)
+        result = precision_recall(real, fake.cpu(), spec.k)
+        if self.global_rank == 0:  # the floor: training images in place of generated ones
+            train, train_source = self.real_images(FLOOR_SPLITS[bool(self.image_set)], len(fake))
+            floor = precision_recall(real, torch.cat([self.classifier_features(c) for c in train.split(1000)]).cpu())
+            self.floors.update(
+                {
+                    name: {"value": value, "n": len(train), "split": train_source["split"]}
+                    for name, value in floor.items()
+                }
+            )
+        return result
+
+    def real_floor(self, main: str) -> dict | None:
+        """The Frechet metric of n real training images against the same reference: the best a generator can
+        score with n samples (n of the data itself). Cached beside the reference statistics."""
+        spec = getattr(self.cfg.metrics, "fid" if main == FID_NAME else "domain_fid")
+        if spec.reference_path or main not in self.references:
+            return None
+        split = FLOOR_SPLITS[bool(self.image_set)]
+        reference = self.references[main]
+        path = Path(reference["path"]).with_name(f"{Path(reference['path']).stem}_floor_{split}_n{self.cfg.n}.json")
+        if path.is_file():
+            return json.loads(path.read_text())
+        images, source = self.real_images(split, self.cfg.n, spec.reference_labels)
+        metric = FrechetInceptionDistance(
+            feature=self.metrics[main].inception, reset_real_features=False, normalize=False
+        )
+        for state in STATES:  # the same reference statistics, already loaded on this (global zero) process
+            setattr(metric, state, getattr(self.metrics[main], state).clone())
+        for chunk in images.split(spec.batch_size):
+            metric.update(chunk.to(self.device), real=False)
+        floor = {"value": float(metric.compute()), "n": len(images), "split": split, "reference": reference["sha256"]}
+        write_json(path, floor)
+        return floor
 
     def on_test_epoch_end(self) -> None:
         counts = {kind: int(self.counts[kind].compute()) for kind in (MAIN, DIVERSITY)}
@@ -334,6 +465,23 @@ class EnsembleEvaluator(L.LightningModule):
             elif name.endswith("_per_digit"):
                 prompted = sorted({prompted_digit(p) for p in self.main_prompts})
                 values[name] = {str(d): float(value[d]) for d in prompted}
-            else:
+            elif name.endswith("_per_class"):
+                prompted = sorted({self.prompt_class(p) for p in self.main_prompts} - {None})
+                values[name] = {self.class_names[c]: float(value[c]) for c in prompted}
+            elif not any(name.startswith(f"{main}_class") for main in self.per_class):
                 values[name] = float(value)
-        self.results = {"values": values, "counts": counts}
+        for main, classes in self.per_class.items():
+            values[f"{main}_per_class"] = {
+                self.class_names[c]: self.class_value(self.metrics[f"{main}_class{c}"]) for c in classes
+            }
+        if self.global_rank == 0:
+            for main in (FID_NAME, self.domain_fid_name):
+                if main in self.metrics and (floor := self.real_floor(main)) is not None:
+                    self.floors[main] = floor
+        self.results = {"values": values, "counts": counts, "real_floors": self.floors}
+
+    @staticmethod
+    def class_value(metric: FrechetInceptionDistance) -> dict:
+        """One class's Frechet distance and its sample count (none below 2 samples: no covariance)."""
+        n = int(metric.fake_features_num_samples)
+        return {"value": float(metric.compute()) if n >= 2 else None, "n": n}

@@ -26,11 +26,31 @@ SUBSET_SEED = 0  # a subset of a split is a fixed-seed permutation's head, the s
 
 
 def reference_images(
-    dataset: str, split: str, cache_dir: str, max_items: int | None = None, labels: list[int] | None = None
+    dataset: str,
+    split: str,
+    cache_dir: str,
+    max_items: int | None = None,
+    labels: list[int] | None = None,
+    image_set: str | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """uint8 [N, C, H, W] images of a split and a description of exactly which ones. labels keeps only those
-    classes (before the subset): the reference of experts that generate only some digits."""
-    if dataset == "mnist":
+    classes (before the subset): the reference of experts that generate only some digits. image_set: the folder
+    of a prepared data=images set, whose splits are trainval and test (labels: class indices)."""
+    if image_set is not None:
+        from hddm.data.image_set import load_split
+        from hddm.data.mnist import split_hash
+
+        chosen_split = load_split(image_set, split)
+        images = chosen_split.images
+        image_labels = chosen_split.labels if chosen_split.labels is not None else np.full(len(images), -1)
+        source = {
+            "dataset": f"{dataset} (prepared image set {image_set})",
+            "split": split,
+            "split_sha256": split_hash(images),
+            "split_size": len(images),
+        }
+        chosen = torch.from_numpy(images)
+    elif dataset == "mnist":
         from hddm.data.mnist import load_split, split_hash
 
         images, image_labels = load_split(cache_dir, split)
@@ -61,7 +81,10 @@ def reference_images(
         )
     if labels is not None:
         if not labels or not set(labels) <= set(image_labels.tolist()):
-            raise HddmError(f"reference_labels={list(labels)}: labels are the digits 0-9; list some, or null for all")
+            present = sorted(set(image_labels.tolist()) - {-1})
+            raise HddmError(
+                f"reference_labels={list(labels)}: this split's labels are {present}; list some, or null for all"
+            )
         chosen = chosen[torch.from_numpy(np.isin(image_labels, labels))]
         source["labels"] = sorted(set(labels))
     if max_items is not None and max_items < len(chosen):

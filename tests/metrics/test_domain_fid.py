@@ -39,5 +39,5 @@ def test_itself_zero_halves_small_noise_large_in_float64(halves, cache_dir):
 def test_refuses_images_outside_mnist_space(cache_dir):
     from hddm.errors import HddmError
 
-    with pytest.raises(HddmError, match="MNIST"):
+    with pytest.raises(HddmError, match=r"needs uint8 \[N, 1, 28, 28\] images of data=mnist"):
         make_domain_fid(str(cache_dir)).update(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), real=False)

@@ -33,6 +33,7 @@ from hydra.errors import HydraException, MissingConfigException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
 from hddm.errors import HddmError, os_error_message
 from hddm.io import atomic_write, write_json
@@ -293,6 +294,13 @@ def hydra_command(
             hydra_main()
         except HydraException as error:
             print(f"hddm: error: {composition_error(error)}", file=sys.stderr)
+            sys.exit(2)
+        except (MissingMandatoryValue, InterpolationToMissingValueError) as error:  # a ??? the run folder needs
+            key = re.search(r"Missing mandatory value: (\S+)", str(error))
+            named = key.group(1) if key else (error.full_key or "a required value")
+            print(
+                f"hddm: error: missing config value {named}: set it on the command line ({named}=...)", file=sys.stderr
+            )
             sys.exit(2)
         finally:
             if previous is None:

@@ -334,8 +334,9 @@ def command_line() -> str:
 
 def write_report(cfg, source, features, names, assignment, labels, model, path, run_dir, seconds) -> dict:
     """labels: metric-only label sets by name (may be empty); the table lists the first one's classes."""
+    class_names = pool_of(cfg.data).class_names.get(LABEL_NAME) if is_image_set(cfg.data) else None
     rows = cluster_rows(assignment, cfg.cluster.k, next(iter(labels.values()), None))
-    table = markdown_table(rows)
+    table = markdown_table(rows, class_names)
     run_dir.mkdir(parents=True, exist_ok=True)
     grid = sample_grid(grid_images(features, source, names, assignment, cfg), rows, run_dir / "clusters.png")
     summary = {

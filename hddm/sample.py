@@ -37,9 +37,9 @@ from hddm.models.moe_accounting import CapacityMeter
 def sample(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: SampleRunConfig = to_typed(dict_cfg)
     device = resolve_device(cfg.device)
-    prompts = chosen_prompts(cfg)
     make_field, experts, router_manifest = build_field_factory(cfg, device)
     first = experts[0].manifest
+    prompts = chosen_prompts(cfg, first["data"])
     text = TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"])
     tokens, mask = prompt_embeddings(prompts, text, cfg.cache_dir)
     data = first["data"]

@@ -17,10 +17,13 @@ from omegaconf import DictConfig
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
 from hddm.config import TrainConfig, data_record, model_size, partition_record, register_configs, validate_train_config
+from hddm.data.embedded import is_image_set
+from hddm.data.image_set import class_captions, load_split
 from hddm.data.mnist import digit_prompt
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.ensemble.guidance import sample_expert
 from hddm.ensemble.members import Expert
+from hddm.ensemble_configs import record_bundle
 from hddm.errors import HddmError
 from hddm.grids import save_labelled_grid
 from hddm.inits import apply_init
@@ -60,8 +63,11 @@ def sample_prompts(cfg: TrainConfig, datamodule: ExpertDataModule) -> list[str]:
         return list(cfg.sample.prompts)
     if datamodule.labels is None:
         raise HddmError("this dataset has no labels to derive prompts from: set sample.prompts=[...]")
-    digits = [digit for digit, _ in Counter(datamodule.labels.tolist()).most_common()]
-    return [digit_prompt(d) for d in digits]
+    labels = [label for label, _ in Counter(datamodule.labels.tolist()).most_common() if label >= 0]
+    if is_image_set(cfg.data):  # the cluster's classes, most common first, in the data's own captions
+        captions = class_captions(load_split(cfg.data.shard_dir, cfg.data.split))
+        return [captions[label] for label in labels]
+    return [digit_prompt(d) for d in labels]
 
 
 def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataModule, path: Path) -> list[str]:
@@ -160,10 +166,11 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
             checkpoints=str(checkpoint_dir),
         )
         write_json(run_dir / "result.json", result)
+        standing = record_bundle(bundle, manifest)
         print(
             f"hddm: trained {cfg.objective.name} expert on cluster {cfg.cluster} for {trainer.global_step} steps "
             f"({fit_seconds:.0f} s)\n  samples: {result['samples']}\n  metrics: {csv} {metrics}\n"
-            f"  bundle:  {bundle}\n  result:  {run_dir / 'result.json'}"
+            f"  bundle:  {bundle}\n  result:  {run_dir / 'result.json'}\n  {standing}"
         )
     return result
 

@@ -23,6 +23,7 @@ from hddm.config import (
     register_configs,
     validate_router_config,
 )
+from hddm.ensemble_configs import record_bundle
 from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.callbacks import configured_callbacks
@@ -120,9 +121,11 @@ def train_router(dict_cfg: DictConfig, run_dir: Path) -> dict:
         )
         write_json(run_dir / "result.json", result)
         row = "  ".join(f"{t}:{a:.2f}" for t, a in accuracy["top1"].items())
+        standing = record_bundle(bundle, manifest) if cfg.clusters is None else "partial router: no ensemble config"
         print(
             f"hddm: trained router on {cfg.partition.num_clusters} clusters for {trainer.global_step} steps "
-            f"({fit_seconds:.0f} s)\n  top-1 accuracy by t: {row}\n  bundle: {bundle}\n  plot:   {result['plot']}"
+            f"({fit_seconds:.0f} s)\n  top-1 accuracy by t: {row}\n  bundle: {bundle}\n  plot:   {result['plot']}\n"
+            f"  {standing}"
         )
     return result
 

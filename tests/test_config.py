@@ -19,6 +19,7 @@ NEEDS = {
     "latents": ["data.shard_dir=/tmp/shards"],
     "real_scale_xl": ["data.shard_dir=/tmp/shards"],
     "images": ["data.name=shapes"],
+    "images_expert": ["data.name=shapes"],
 }
 
 

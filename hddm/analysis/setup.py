@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from hddm.config import TextConfig
-from hddm.data.mnist import digit_prompt
 from hddm.device import resolve_device
 from hddm.diffusion.conversion import NO_SAFEGUARDS, clean_and_noise
 from hddm.diffusion.objectives import Objective, Prediction
@@ -66,12 +65,10 @@ class Setup:
 
 
 def load_setup(cfg) -> Setup:
-    if cfg.prompt is None and not cfg.prompts and cfg.prompts_file is None:
-        cfg.prompts = [digit_prompt(d) for d in range(10)]
     device = resolve_device(cfg.device)
-    prompts = chosen_prompts(cfg)
     make_field, experts, _ = build_field_factory(cfg, device)
     first = experts[0].manifest
+    prompts = chosen_prompts(cfg, first["data"])
     tokens, mask = prompt_embeddings(
         prompts, TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"]), cfg.cache_dir
     )

@@ -34,14 +34,16 @@ def overall_purity(assignment: np.ndarray, k: int, labels: np.ndarray) -> float:
     return round(float(majority) / len(assignment), 4)
 
 
-def markdown_table(rows: list[dict]) -> str:
+def markdown_table(rows: list[dict], class_names: list[str] | None = None) -> str:
+    """class_names: what the label indices of the top classes are called, where the data names them."""
+    name = (lambda c: class_names[c]) if class_names else str
     labelled = any("purity" in row for row in rows)
     header = "| cluster | size | share |" + (" top classes (share) | purity |" if labelled else "")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         line = f"| {row['cluster']} | {row['size']} | {row['share']:.1%} |"
         if labelled and "purity" in row:
-            line += f" {', '.join(f'{c}: {s:.0%}' for c, s in row['top_classes'])} | {row['purity']:.1%} |"
+            line += f" {', '.join(f'{name(c)}: {s:.0%}' for c, s in row['top_classes'])} | {row['purity']:.1%} |"
         elif labelled:  # an empty cluster
             line += " - | - |"
         lines.append(line)

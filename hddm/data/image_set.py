@@ -233,15 +233,15 @@ def load_image_set(shard_dir: str, channels: int, image_size: int, split: str) -
     return chosen, split_hash(images)
 
 
-def class_captions(images: ImageSet) -> list[str]:
-    """Per class, its most common caption: the prompts that ask for each class in the data's own words."""
+def class_captions(images: ImageSet) -> dict[int, str]:
+    """Per class present, its most common caption: the prompts that ask for each class in the data's own words."""
     if images.labels is None:
-        return []
+        return {}
     captions = np.array(images.captions, dtype=object)
-    prompts = []
+    prompts = {}
     for label in range(len(images.class_names)):
         mine = captions[images.labels == label]
         if len(mine):
             values, counts = np.unique(mine.astype(str), return_counts=True)
-            prompts.append(str(values[counts.argmax()]))
+            prompts[label] = str(values[counts.argmax()])
     return prompts

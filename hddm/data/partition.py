@@ -81,7 +81,10 @@ def save_partition(path: str | Path, partition: Partition) -> Path:
 def load_partition(path: str | Path) -> Partition:
     path = Path(path)
     if not path.is_file():
-        raise HddmError(f"assignment file {path} not found: run `python -m hddm.prepare` or fix partition.path")
+        raise HddmError(
+            f"assignment file {path} not found: cluster the data first (python -m hddm.prepare) or set "
+            "partition.path=<assignment file>"
+        )
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from hddm.config import SampleRunConfig
+from hddm.data.embedded import EMBEDDED
+from hddm.data.mnist import digit_prompt
 from hddm.diffusion.conversion import Conversion, Safeguards
 from hddm.diffusion.objectives import Prediction
 from hddm.diffusion.schedules import get_schedule
@@ -48,10 +50,24 @@ def given_prompts(cfg: SampleRunConfig) -> list[str]:
     return [cfg.prompt] if cfg.prompt is not None else list(cfg.prompts or [])
 
 
-def chosen_prompts(cfg: SampleRunConfig) -> list[str]:
-    prompts = given_prompts(cfg)
-    if not prompts:
-        raise HddmError('no prompt: add prompt="a handwritten digit seven" (or prompts=[...], or prompts_file=...)')
+def default_prompts(cfg: SampleRunConfig, data: dict) -> list[str]:
+    """The given prompts, else one per class of the data the members model (their manifests' data record): the ten
+    digits of the embedded data, or each class's most common caption in a labelled data=images set."""
+    if prompts := given_prompts(cfg):
+        return prompts
+    if data["name"] in EMBEDDED:
+        return [digit_prompt(d) for d in range(10)]
+    if data.get("image_set") is not None:
+        from hddm.data.image_set import class_captions, load_split
+
+        if prompts := class_captions(load_split(data["image_set"], "trainval")):
+            return list(prompts.values())
+    raise HddmError('no prompt: add prompt="<what to draw>" (or prompts=[...], or prompts_file=<one per line>)')
+
+
+def chosen_prompts(cfg: SampleRunConfig, data: dict) -> list[str]:
+    """n prompts: the default prompts, cycled."""
+    prompts = default_prompts(cfg, data)
     return [prompts[i % len(prompts)] for i in range(cfg.n)]
 
 

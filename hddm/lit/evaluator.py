@@ -24,7 +24,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from hddm.config import EvaluateConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
 from hddm.data.latents import VAEDecoder
-from hddm.ensemble.factory import build_field_factory, draw, given_prompts, sample_noise
+from hddm.ensemble.factory import build_field_factory, default_prompts, draw, sample_noise
 from hddm.ensemble.field import UsageStats
 from hddm.errors import HddmError
 from hddm.io import write_json
@@ -79,22 +79,6 @@ def first_manifest(experts: list[str]) -> dict:
     return json.loads(path.read_text())
 
 
-def default_prompts(cfg: EvaluateConfig, data_name: str, image_set: str | None = None) -> list[str]:
-    """Given prompts, else one per class: the ten digits, or each class's most common caption in a labelled set."""
-    if prompts := given_prompts(cfg):
-        return prompts
-    if data_name in EMBEDDED:
-        from hddm.data.mnist import digit_prompt
-
-        return [digit_prompt(d) for d in range(10)]
-    if image_set is not None:
-        from hddm.data.image_set import class_captions, load_split
-
-        if prompts := class_captions(load_split(image_set, "trainval")):
-            return prompts
-    raise HddmError("no prompts: set prompts=[...] or prompts_file=<one prompt per line>")
-
-
 def class_names_of(data: dict, image_set: str | None) -> list[str] | None:
     """The classes a prompt can name: the digits of the embedded data, a labelled image set's classes."""
     if image_set is not None:
@@ -118,7 +102,7 @@ class EnsembleEvaluator(L.LightningModule):
         self.image_set = self.data.get("image_set")  # the prepared folder of a data=images ensemble
         self.class_names = class_names_of(self.data, self.image_set)
         self.text = TextConfig(name=first["text"]["name"], kwargs=first["text"]["kwargs"])
-        prompts = default_prompts(cfg, self.data["name"], self.image_set)
+        prompts = default_prompts(cfg, self.data)
         diversity = cfg.metrics.diversity
         self.main_prompts = [prompts[i % len(prompts)] for i in range(cfg.n)]
         self.group_prompts = [prompts[p % len(prompts)] for p in range(diversity.prompts)] if diversity else []

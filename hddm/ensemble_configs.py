@@ -1,10 +1,11 @@
 """The ensemble config a set of training jobs adds up to, written as they finish: `ensemble=<data>_<partition>`.
 
 Every finished hddm.train job records its expert bundle under its cluster, every finished hddm.train_router job
-its router, in runs/conf/ensemble/<data>_<partition>.members.json (the newest bundle of each cluster wins; an
-expert of a re-clustered partition, another sha256, starts the record afresh). Once every cluster has an expert,
-runs/conf/ensemble/<data>_<partition>.yaml is (re)written, and sample, evaluate and analyze find it through their
-Hydra search path, so `python -m hddm.evaluate ensemble=shapes_kmeans4` needs no hand-typed list of folders.
+its router, in <runs>/conf/ensemble/<data>_<partition>.members.json, <runs> being two levels above the run folder
+(runs/experts/<run>, runs/routers/<run>). The newest bundle of each cluster wins; an expert of a re-clustered
+partition (another sha256) starts the record afresh. Once every cluster has an expert, <data>_<partition>.yaml is
+(re)written beside it, and sample, evaluate and analyze find runs/conf/ensemble through their Hydra search path, so
+`python -m hddm.evaluate ensemble=shapes_kmeans2` needs no hand-typed list of folders.
 The read-modify-write holds a file lock: two jobs finishing together both land.
 """
 
@@ -19,7 +20,10 @@ import yaml
 
 from hddm.io import write_json, write_text
 
-FOLDER = Path("runs/conf/ensemble")  # hydra.searchpath file://runs/conf in sample, evaluate and analyze
+
+def configs_folder(run_dir: Path) -> Path:
+    """runs/experts/<run> -> runs/conf/ensemble (hydra.searchpath file://runs/conf in sample, evaluate, analyze)."""
+    return Path(run_dir).resolve().parent.parent / "conf" / "ensemble"
 
 
 def ensemble_name(manifest: dict) -> str:
@@ -47,8 +51,10 @@ def as_written(bundle: Path) -> str:
     return str(bundle.relative_to(Path.cwd())) if bundle.is_relative_to(Path.cwd()) else str(bundle)
 
 
-def record_bundle(bundle: Path, manifest: dict, folder: Path = FOLDER) -> str:
-    """Record a finished expert (manifest has a cluster) or router bundle; returns a line saying what stands."""
+def record_bundle(bundle: Path, manifest: dict) -> str:
+    """Record a finished expert (manifest has a cluster) or router bundle, <run folder>/expert or /router; returns
+    a line saying what stands."""
+    folder = configs_folder(Path(bundle).parent)
     name, bundle = ensemble_name(manifest), as_written(bundle)
     members_path = folder / f"{name}.members.json"
     partition = manifest["partition"]

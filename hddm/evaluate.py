@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hddm import __version__
@@ -80,6 +81,7 @@ def result_record(cfg: EvaluateConfig, evaluator: EnsembleEvaluator, trainer: L.
     return {
         "metrics": {name: value for name, value in values.items() if name not in per_class},
         "metric_details": per_class,
+        "metrics_left_out": evaluator.skipped,
         "real_floors": evaluator.results["real_floors"],
         "samples": {"n": counts["main"], "diversity": counts["diversity"], "world_size": trainer.world_size},
         "reference_stats": {name: ref for name, ref in evaluator.references.items()},
@@ -120,9 +122,15 @@ def samples_in(batch) -> int:  # an evaluator Batch; a named function, not a lam
     return batch.stop - batch.start
 
 
+def metrics_chosen() -> bool:
+    """Whether the command line chose the metrics (metrics=[...]); otherwise the default set adapts to the data."""
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    return any(override.lstrip("+~").split("=", 1)[0] == "metrics" for override in overrides)
+
+
 def evaluate(dict_cfg: DictConfig, run_dir: Path) -> dict:
     cfg: EvaluateConfig = to_typed(dict_cfg)
-    evaluator = EnsembleEvaluator(cfg)
+    evaluator = EnsembleEvaluator(cfg, default_metrics=not metrics_chosen())
     try:
         trainer = L.Trainer(
             **{"accelerator": "auto", "devices": 1, **cfg.trainer},

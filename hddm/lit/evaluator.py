@@ -10,6 +10,7 @@ so every image is the same for any number of processes. Metric states sync acros
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +22,7 @@ from torchmetrics.aggregation import CatMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from hddm.config import EvaluateConfig, TextConfig
+from hddm.config import EvaluateConfig, MetricsConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
 from hddm.data.latents import VAEDecoder
 from hddm.ensemble.factory import build_field_factory, default_prompts, draw, sample_noise
@@ -33,7 +34,7 @@ from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import prompted_digit
 from hddm.metrics.class_adherence import METRIC_NAME as CLASS_ADHERENCE
 from hddm.metrics.class_adherence import wanted_class
-from hddm.metrics.clip_score import clip_implementation, make_clip_score
+from hddm.metrics.clip_score import clip_implementation, clip_model_loader, make_clip_score
 from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
 from hddm.metrics.domain_fid import domain_fid_implementation, domain_fid_name, make_domain_fid
 from hddm.metrics.fid import METRIC_NAME as FID_NAME
@@ -90,8 +91,11 @@ def class_names_of(data: dict, image_set: str | None) -> list[str] | None:
 
 
 class EnsembleEvaluator(L.LightningModule):
-    def __init__(self, cfg: EvaluateConfig):
+    def __init__(self, cfg: EvaluateConfig, default_metrics: bool = False):
+        """default_metrics: cfg.metrics is the default set, not the user's choice, so the metrics this data cannot
+        support are left out (named in self.skipped and the result) instead of stopping the run."""
         super().__init__()
+        self.default_metrics, self.skipped = default_metrics, {}
         self.cfg = cfg
         self.make_field = self.experts = self.router_manifest = self.decoder = (
             None  # loaded by prepare(), on the module's device
@@ -122,8 +126,28 @@ class EnsembleEvaluator(L.LightningModule):
         self.grid: torch.Tensor | None = None
         self.results: dict = {}
 
+    def applicable(self, chosen: MetricsConfig) -> MetricsConfig:
+        """The default set less what this data cannot support: the classifier metrics need the embedded data or a
+        labelled image set; CLIP score needs CLIP's weights."""
+        labelled = self.data["name"] in EMBEDDED or (self.image_set is not None and self.class_names is not None)
+        dropped = {}
+        if not labelled:
+            why = f"data={self.data['name']} has no classifier (a labelled data=images set has one)"
+            dropped.update({name: why for name in ("domain_fid", "precision_recall") if getattr(chosen, name)})
+        if chosen.clip and not labelled:
+            try:  # real CLIP score: only where its weights load (hub cache or a local folder)
+                clip_model_loader(chosen.clip.model)()
+            except HddmError as error:
+                dropped["clip"] = str(error)
+        for name, why in dropped.items():
+            print(f"hddm: metrics: {name} left out of the default set ({why}); choose metrics=[...] to require it")
+        self.skipped.update(dropped)
+        return replace(chosen, **{name: None for name in dropped})
+
     def build_metrics(self) -> dict:
         chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
+        if self.default_metrics:
+            chosen = self.applicable(chosen)
         styled = self.data["name"] == "styled_digits"
         if not (chosen.fid or chosen.domain_fid or chosen.clip or chosen.diversity or chosen.precision_recall):
             raise HddmError(

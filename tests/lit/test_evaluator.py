@@ -240,3 +240,29 @@ def test_no_metric_and_bad_prompts_are_one_line_errors(members):
     evaluator.prepare()
     with pytest.raises(HddmError, match="name a digit"):
         evaluator.test_step(evaluator.batches[0], 0)
+
+
+def test_the_default_metric_set_leaves_out_what_the_data_cannot_support(members, tmp_path):
+    """Unlabelled data of the user's own: domain FID and precision/recall have no classifier, CLIP no offline weights;
+    the default set leaves them out, says so and records it, while a chosen set still stops on them."""
+    import shutil
+    from dataclasses import replace
+
+    from hddm.config import ClipMetricConfig, MetricsConfig, ReferenceMetricConfig, to_typed
+    from hddm.errors import HddmError
+    from hddm.lit.evaluator import EnsembleEvaluator
+
+    expert = shutil.copytree(members / "fm0" / "expert", tmp_path / "expert")
+    manifest = json.loads((expert / "manifest.json").read_text())
+    manifest["data"]["name"] = "unlabelled_photos"
+    (expert / "manifest.json").write_text(json.dumps(manifest))
+    cfg = to_typed(evaluate_config(members))
+    cfg.ensemble.experts, cfg.prompts = [str(expert)], ["a photo of a cat"]
+    cfg.metrics = replace(MetricsConfig(), fid=ReferenceMetricConfig(), domain_fid=ReferenceMetricConfig())
+    cfg.metrics.clip = ClipMetricConfig()
+    evaluator = EnsembleEvaluator(cfg, default_metrics=True)
+    assert set(evaluator.skipped) == {"domain_fid", "clip"} and "no classifier" in evaluator.skipped["domain_fid"]
+    assert "metrics.clip.model" in evaluator.skipped["clip"]
+    assert set(evaluator.metrics) == {"fid"}
+    with pytest.raises(HddmError, match="drop them from metrics"):
+        EnsembleEvaluator(cfg)

@@ -97,3 +97,32 @@ class SwitchingStrategy(StrEnum):
 def names(choice: type[StrEnum]) -> tuple[str, ...]:
     """The plain strings of an enum's values: registry keys and error messages."""
     return tuple(member.value for member in choice)
+
+
+class MoEKind(StrEnum):  # model.moe: every second block's FFN an MoE layer, or none
+    dense = "dense"
+    diffmoe = "diffmoe"
+    tc = "tc"  # token choice
+    ec = "ec"  # expert choice
+
+
+class PrepareStage(StrEnum):  # hddm.prepare's stages, in the order they run
+    pixels = "pixels"
+    features = "features"
+    latents = "latents"
+    classifier = "classifier"
+    cluster = "cluster"
+
+
+class FeatureExtractor(StrEnum):  # the clustering features (hddm.data.features)
+    auto = "auto"
+    dinov2 = "dinov2"
+    mnist_cnn = "mnist_cnn"
+    pixels = "pixels"
+    colour_quantiles = "colour_quantiles"
+
+
+class StorageDtype(StrEnum):  # of cached features, latents and text states
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"

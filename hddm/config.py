@@ -14,6 +14,7 @@ from hddm.choices import (
     DataSpace,
     ExpertOrder,
     MoEInference,
+    MoEKind,
     PartitionMethod,
     Precision,
     RouterSource,
@@ -54,7 +55,7 @@ class ModelConfig:
     num_heads: int = MISSING
     patch_size: int = MISSING
     mlp_ratio: float = 4.0
-    moe: str = ""  # "" dense; "diffmoe", "tc" or "ec": every second block's FFN is an MoE layer
+    moe: MoEKind = MoEKind.dense  # diffmoe, tc or ec: every second block's FFN is an MoE layer
     num_experts: int = 0
 
 
@@ -85,17 +86,15 @@ def partition_record(partition: PartitionConfig) -> dict:
 
 def model_size(model: ModelConfig) -> DiTConfig:
     """The DiT size a model config describes, after every override; one-line errors for sizes that cannot be built."""
-    size = DiTConfig(**{name: getattr(model, name) for name in DiTConfig.__dataclass_fields__})
+    fields = {name: getattr(model, name) for name in DiTConfig.__dataclass_fields__}
+    size = DiTConfig(**{**fields, "moe": "" if model.moe == MoEKind.dense else str(model.moe)})  # bundles: "" dense
     if min(size.hidden_size, size.depth, size.num_heads, size.patch_size) < 1 or size.hidden_size % size.num_heads:
         raise HddmError(
             f"model {model.name}: hidden_size={size.hidden_size}, depth={size.depth}, num_heads={size.num_heads}, "
             f"patch_size={size.patch_size}: all must be >= 1 and hidden_size a multiple of num_heads"
         )
-    if size.moe not in ("", "diffmoe", "tc", "ec") or (size.moe and size.num_experts < 2):
-        raise HddmError(
-            f"model.moe={size.moe!r} with model.num_experts={size.num_experts}: use moe='' or diffmoe|tc|ec "
-            "with num_experts >= 2"
-        )
+    if size.moe and size.num_experts < 2:
+        raise HddmError(f"model.moe={model.moe} with model.num_experts={size.num_experts}: set model.num_experts>=2")
     return size
 
 
@@ -379,7 +378,8 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("hddm_run_of", run_of_bundle)
     store = ConfigStore.instance()
     for name, size in DIT_SIZES.items():  # model=<name>: every registered size, no file per size
-        store.store(group="model", name=name, node=ModelConfig(name=name, **asdict(size)))
+        fields = {**asdict(size), "moe": MoEKind(size.moe or "dense")}
+        store.store(group="model", name=name, node=ModelConfig(name=name, **fields))
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="train_router_schema", node=RouterTrainConfig)
     store.store(name="train_head_schema", node=HeadTrainConfig)

@@ -1,12 +1,13 @@
 """The ensemble config a set of training jobs adds up to, written as they finish: `ensemble=<data>_<partition>`.
 
 Every finished hddm.train job records its expert bundle under its cluster, every finished hddm.train_router job
-its router, in <runs>/conf/ensemble/<data>_<partition>.members.json, <runs> being two levels above the run folder
-(runs/experts/<run>, runs/routers/<run>). The newest bundle of each cluster wins; an expert of a re-clustered
-partition (another sha256) starts the record afresh. Once every cluster has an expert, <data>_<partition>.yaml is
-(re)written beside it, and sample, evaluate and analyze find runs/conf/ensemble through their Hydra search path, so
-`python -m hddm.evaluate ensemble=shapes_kmeans2` needs no hand-typed list of folders.
-The read-modify-write holds a file lock: two jobs finishing together both land.
+its router, in <runs>/conf/ensemble/<data>_<partition>.members.json, for run folders <runs>/experts/<run> and
+<runs>/routers/<run> (the default layout; runs placed elsewhere by hydra.run.dir are not recorded). The newest
+bundle of each cluster wins; an expert of a re-clustered partition (another sha256) starts the record afresh.
+Once every cluster has an expert, <data>_<partition>.yaml is (re)written beside it, and sample, evaluate and
+analyze find runs/conf/ensemble through their Hydra search path, so `python -m hddm.evaluate
+ensemble=shapes_kmeans2` needs no hand-typed list of folders. The read-modify-write holds a file lock: two jobs
+finishing together both land.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ import yaml
 
 from hddm.io import write_json, write_text
 
+LAYOUT = ("experts", "routers")  # <runs>/<one of these>/<run>: where train and train_router put their runs
 
-def configs_folder(run_dir: Path) -> Path:
-    """runs/experts/<run> -> runs/conf/ensemble (hydra.searchpath file://runs/conf in sample, evaluate, analyze)."""
-    return Path(run_dir).resolve().parent.parent / "conf" / "ensemble"
+
+def configs_folder(run_dir: Path) -> Path | None:
+    """runs/experts/<run> -> runs/conf/ensemble (hydra.searchpath file://runs/conf in sample, evaluate, analyze);
+    None for a run folder outside the default layout."""
+    run_dir = Path(run_dir).resolve()
+    return run_dir.parent.parent / "conf" / "ensemble" if run_dir.parent.name in LAYOUT else None
 
 
 def ensemble_name(manifest: dict) -> str:
@@ -55,6 +60,8 @@ def record_bundle(bundle: Path, manifest: dict) -> str:
     """Record a finished expert (manifest has a cluster) or router bundle, <run folder>/expert or /router; returns
     a line saying what stands."""
     folder = configs_folder(Path(bundle).parent)
+    if folder is None:
+        return "ensemble config: not recorded (the run folder is not <runs>/experts/<run> or <runs>/routers/<run>)"
     name, bundle = ensemble_name(manifest), as_written(bundle)
     members_path = folder / f"{name}.members.json"
     partition = manifest["partition"]

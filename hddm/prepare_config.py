@@ -12,14 +12,17 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from hddm.choices import ClusterAlgorithm, ClusterMetric, ComputePrecision
+from hddm.choices import (
+    ClusterAlgorithm,
+    ClusterMetric,
+    ComputePrecision,
+    FeatureExtractor,
+    PrepareStage,
+    StorageDtype,
+)
 from hddm.config import DataConfig, TextConfig
 from hddm.data.embedded import is_image_set, is_pixel_pool
 from hddm.errors import HddmError
-
-STAGES = ("pixels", "features", "latents", "classifier", "cluster")
-EXTRACTORS = ("auto", "dinov2", "mnist_cnn", "pixels", "colour_quantiles")
-STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -36,13 +39,13 @@ class SourceConfig:
 class FeaturesConfig:
     # auto: mnist_cnn for mnist, colour_quantiles for styled_digits, pixels for data=images, dinov2 for latents
     # | dinov2 | mnist_cnn | pixels (label-free raw pixels) | colour_quantiles
-    name: str = "auto"
+    name: FeatureExtractor = FeatureExtractor.auto
     model: str = "vit_large_patch14_dinov2"  # timm name (dinov2)
     weights: str = "hub"  # hub | none (random init: tests, cost measurements) | /path/to/weights.safetensors
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: int = 224
     batch_size: int = 64
-    dtype: str = "float32"  # stored features
+    dtype: StorageDtype = StorageDtype.float32  # stored features
     cnn_steps: int = 1500  # training steps of the mnist_cnn recipe
 
 
@@ -52,7 +55,7 @@ class VAEConfig:
     scale_factor: float = 0.18215
     std_range: Optional[list[float]] = field(default_factory=lambda: [0.5, 2.0])  # null: skip the check
     batch_size: int = 32
-    dtype: str = "float16"  # stored latents and text states
+    dtype: StorageDtype = StorageDtype.float16  # stored latents and text states
 
 
 @dataclass
@@ -90,7 +93,7 @@ class PrepareConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[PrepareStage] = field(default_factory=lambda: list(PrepareStage))
     limit: Optional[int] = None  # the first N items only (quick runs; MNIST and caption folders)
     shard_index: int = 0  # this job's shards: those with number % num_shards == shard_index
     num_shards: int = 1
@@ -103,11 +106,6 @@ def register_prepare_configs() -> None:
     ConfigStore.instance().store(name="prepare_schema", node=PrepareConfig)
 
 
-def check_choice(value: str, choices, option: str) -> None:
-    if value not in choices:
-        raise HddmError(f"{option}={value!r} is not an option: choose one of {list(choices)}")
-
-
 def validate_prepare_config(cfg: DictConfig) -> PrepareConfig:
     """Resolve and type-check the config, then the names that select code: one-line errors before any work."""
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -117,11 +115,6 @@ def validate_prepare_config(cfg: DictConfig) -> PrepareConfig:
         typed: PrepareConfig = OmegaConf.to_object(cfg)
     except Exception as error:  # OmegaConf's message names the key and the bad value
         raise HddmError(f"invalid config: {str(error).splitlines()[0]}") from None
-    for stage in typed.stages:
-        check_choice(stage, STAGES, "stages")
-    check_choice(typed.features.name, EXTRACTORS, "features.name")
-    check_choice(typed.features.dtype, STORAGE_DTYPES, "features.dtype")
-    check_choice(typed.vae.dtype, STORAGE_DTYPES, "vae.dtype")
     if not 0 <= typed.shard_index < typed.num_shards:
         raise HddmError(f"shard_index={typed.shard_index} must be in 0..num_shards-1 (num_shards={typed.num_shards})")
     if typed.cluster.k < 1 or typed.cluster.fine_k < typed.cluster.k:

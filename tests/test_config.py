@@ -99,6 +99,10 @@ CHOICES = [
     ("prepare", "cluster.metric", "auto, cosine, euclidean"),
     ("prepare", "cluster.algorithm", "auto, kmeans, minibatch"),
     ("prepare", "precision", "auto, float32, bfloat16"),
+    ("train", "model.moe", "dense, diffmoe, tc, ec"),
+    ("prepare", "features.name", "auto, dinov2, mnist_cnn, pixels, colour_quantiles"),
+    ("prepare", "features.dtype", "float32, float16, bfloat16"),
+    ("prepare", "vae.dtype", "float32, float16, bfloat16"),
 ]
 
 

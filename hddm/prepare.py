@@ -40,8 +40,9 @@ from hddm.device import resolve_device
 from hddm.errors import HddmError
 from hddm.io import sha256_file, write_json, write_text
 from hddm.jobs import hydra_command
+from hddm.models.digit_cnn import DigitCNNRecipe
 from hddm.models.metric_classifier import FOLDER as CLASSIFIER_FOLDER
-from hddm.models.metric_classifier import ClassifierRecipe, fit_and_save
+from hddm.models.metric_classifier import fit_and_save
 from hddm.prepare_config import PrepareConfig, register_prepare_configs, validate_prepare_config
 
 
@@ -114,7 +115,7 @@ def classifier_stage(cfg: PrepareConfig) -> None:
         (test.images[test_labelled], test.labels[test_labelled]),
         train.class_names[LABEL_NAME],
         train.data_hash,
-        ClassifierRecipe(**dataclasses.asdict(cfg.classifier)),
+        DigitCNNRecipe(**dataclasses.asdict(cfg.classifier)),
     )
     print(
         f"hddm: classifier: metric classifier of {len(manifest['class_names'])} classes, test accuracy "

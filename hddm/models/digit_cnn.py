@@ -106,19 +106,27 @@ def train_digit_cnn(
     torch.manual_seed(recipe.seed)
     x_all = to_model_input(images)
     model = DigitCNN(x_all.shape[1], num_domains)
+    y_all = torch.as_tensor(labels, dtype=torch.int64)
+    d_all = None if domains is None else torch.as_tensor(domains, dtype=torch.int64)
+
+    def batch_loss(batch: torch.Tensor) -> torch.Tensor:
+        if d_all is None:
+            return F.cross_entropy(model(x_all[batch]), y_all[batch])
+        digit_logits, domain_logits = model.both_logits(x_all[batch])
+        return F.cross_entropy(digit_logits, y_all[batch]) + F.cross_entropy(domain_logits, d_all[batch])
+
+    return fit_seeded(model, len(x_all), batch_loss, recipe)
+
+
+def fit_seeded(model: nn.Module, count: int, batch_loss, recipe: DigitCNNRecipe) -> nn.Module:
+    """The project's classifier recipe after a seeded init: AdamW with a one-cycle schedule over random batches of
+    the `count` items, drawn by a generator seeded with recipe.seed; batch_loss(indices) is the loss of a batch."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps)
     order = torch.Generator().manual_seed(recipe.seed)
-    y_all = torch.as_tensor(labels, dtype=torch.int64)
-    d_all = None if domains is None else torch.as_tensor(domains, dtype=torch.int64)
     model.train()
     for _ in range(recipe.steps):
-        batch = torch.randint(len(x_all), (recipe.batch_size,), generator=order)
-        if d_all is None:
-            loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
-        else:
-            digit_logits, domain_logits = model.both_logits(x_all[batch])
-            loss = F.cross_entropy(digit_logits, y_all[batch]) + F.cross_entropy(domain_logits, d_all[batch])
+        loss = batch_loss(torch.randint(count, (recipe.batch_size,), generator=order))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

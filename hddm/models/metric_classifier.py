@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,19 +24,11 @@ from torch import nn
 
 from hddm.errors import HddmError
 from hddm.io import save_safetensors, sha256_file, write_json
-from hddm.models.digit_cnn import one_thread, to_model_input
+from hddm.models.digit_cnn import DigitCNNRecipe, fit_seeded, one_thread, to_model_input
 
 FEATURE_DIM = 128
 DISPLAY_NAME = "metric classifier"
 FOLDER = "metric_classifier"  # inside the prepared image set's folder
-
-
-@dataclass(frozen=True)
-class ClassifierRecipe:
-    steps: int = 1500
-    batch_size: int = 128
-    lr: float = 2e-3
-    seed: int = 0
 
 
 class MetricClassifier(nn.Module):
@@ -59,23 +51,13 @@ class MetricClassifier(nn.Module):
 
 @torch.enable_grad()
 @one_thread()
-def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, recipe: ClassifierRecipe):
-    """AdamW + one-cycle on cross-entropy over random batches; the seed fixes the init and the batch order."""
+def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, recipe: DigitCNNRecipe):
+    """Cross-entropy by the digit CNN's recipe (hddm.models.digit_cnn.fit_seeded); the seed fixes the init and the
+    batch order."""
     torch.manual_seed(recipe.seed)
     x_all, y_all = to_model_input(images), torch.as_tensor(labels, dtype=torch.int64)
     model = MetricClassifier(x_all.shape[1], num_classes)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps)
-    order = torch.Generator().manual_seed(recipe.seed)
-    model.train()
-    for _ in range(recipe.steps):
-        batch = torch.randint(len(x_all), (recipe.batch_size,), generator=order)
-        loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return model.eval().requires_grad_(False)
+    return fit_seeded(model, len(x_all), lambda batch: F.cross_entropy(model(x_all[batch]), y_all[batch]), recipe)
 
 
 @torch.no_grad()
@@ -91,7 +73,7 @@ def fit_and_save(
     test: tuple[np.ndarray, np.ndarray],
     class_names: list[str],
     data_hash: str,
-    recipe: ClassifierRecipe = ClassifierRecipe(),
+    recipe: DigitCNNRecipe = DigitCNNRecipe(),
 ) -> dict:
     """Train on the labelled training items, measure on the labelled test items, write weights + manifest."""
     started = time.time()

@@ -25,6 +25,7 @@ from hddm.io import atomic_write, write_json
 from hddm.jobs import hydra_command
 from hddm.lit.evaluator import MAIN, EnsembleEvaluator, shard
 from hddm.lit.progress import ProgressLinesCallback
+from hddm.reporting.uncertainty import uncertainties
 
 MARKDOWN_HEADER = (
     "| ensemble | routing | solver | steps | cfg | n | metrics | reference stats |\n|---|---|---|---|---|---|---|---|\n"
@@ -43,7 +44,14 @@ def headline(values: dict) -> dict[str, float]:
 
 
 def markdown_line(cfg: EvaluateConfig, values: dict, references: dict) -> str:
-    numbers = ", ".join(f"{name} {value:.4g}" for name, value in headline(values).items())
+    line = headline(values)
+    intervals = uncertainties(line)  # adherence: its Wilson interval after the value, not as numbers of their own
+    bounds = {key for interval in intervals.values() for key in interval.keys}
+    numbers = ", ".join(
+        f"{name} {value:.4g}" + (f" {intervals[name].text}" if name in intervals else "")
+        for name, value in line.items()
+        if name not in bounds
+    )
     hashes = (
         ", ".join(
             f"{name} {ref['sha256'][:12]} ({ref['count']} {ref.get('split', 'folder')})"

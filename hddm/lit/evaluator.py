@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import lightning as L
 import torch
+from scipy.stats import binomtest
 from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.aggregation import CatMetric, SumMetric
@@ -476,6 +477,9 @@ class EnsembleEvaluator(L.LightningModule):
             elif name.endswith("_per_class"):
                 prompted = sorted({self.prompt_class(p) for p in self.main_prompts} - {None})
                 values[name] = {self.class_names[c]: float(value[c]) for c in prompted}
+            elif name in (ADHERENCE_NAME, DIGIT_ADHERENCE, DOMAIN_ADHERENCE, CLASS_ADHERENCE):
+                values[name] = float(value)
+                values.update(self.share_interval(name, float(value), counts[MAIN]))
             elif not any(name.startswith(f"{main}_class") for main in self.per_class):
                 values[name] = float(value)
         for main, classes in self.per_class.items():
@@ -487,6 +491,14 @@ class EnsembleEvaluator(L.LightningModule):
                 if main in self.metrics and (floor := self.real_floor(main)) is not None:
                     self.floors[main] = floor
         self.results = {"values": values, "counts": counts, "real_floors": self.floors}
+
+    def share_interval(self, name: str, share: float, scored: int) -> dict[str, float]:
+        """The 95 % Wilson interval of an adherence share (name_low, name_high): every main sample is scored, for
+        domain adherence those whose prompt names a domain."""
+        if name == DOMAIN_ADHERENCE:
+            scored = sum(d is not None for d in wanted_labels(self.main_prompts, self.domain_names)[1])
+        interval = binomtest(round(share * scored), scored).proportion_ci(method="wilson")
+        return {f"{name}_low": float(interval.low), f"{name}_high": float(interval.high)}
 
     @staticmethod
     def class_value(metric: FrechetInceptionDistance) -> dict:

@@ -174,7 +174,15 @@ def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["samples"] == {"n": 5, "diversity": 6, "world_size": 1}
     metrics = saved["metrics"]
-    assert set(metrics) == {"domain_fid_mnist_cnn", "prompt_adherence_mnist_cnn", "diversity_dssim_standin"}
+    adherence = "prompt_adherence_mnist_cnn"
+    assert set(metrics) == {
+        "domain_fid_mnist_cnn",
+        adherence,
+        f"{adherence}_low",
+        f"{adherence}_high",
+        "diversity_dssim_standin",
+    }
+    assert 0 <= metrics[f"{adherence}_low"] <= metrics[adherence] <= metrics[f"{adherence}_high"] <= 1  # Wilson, n = 5
     assert set(saved["metric_details"]["prompt_adherence_mnist_cnn_per_digit"]) == {"0", "1", "2", "3", "4"}  # prompted
     assert "fid" not in metrics and metrics["domain_fid_mnist_cnn"] > 0
     assert 0 <= metrics["prompt_adherence_mnist_cnn"] <= 1 and metrics["diversity_dssim_standin"]["prompts"] == 3
@@ -187,6 +195,8 @@ def test_evaluate_writes_results_with_everything_recorded(members, tmp_path):
         line.startswith("| demo | topk k=2 | euler | 2 |")
         and saved["reference_stats"]["domain_fid_mnist_cnn"]["sha256"][:12] in line
     )
+    low, high = metrics[f"{adherence}_low"], metrics[f"{adherence}_high"]
+    assert f"{adherence} {metrics[adherence]:.4g} [{low:.4g}, {high:.4g}]" in line and f"{adherence}_low" not in line
     again = evaluate(evaluate_config(members), tmp_path / "again")
     assert again["metrics"] == record["metrics"]  # deterministic per seed
 

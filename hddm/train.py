@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from hddm import __version__
 from hddm.bundles import save_expert_bundle
 from hddm.config import TrainConfig, data_record, model_size, partition_record, register_configs, validate_train_config
-from hddm.data.embedded import is_image_set
+from hddm.data.embedded import EMBEDDED, is_image_set
 from hddm.data.image_set import class_captions, load_split
 from hddm.data.mnist import digit_prompt
 from hddm.diffusion.conversion import Conversion, Safeguards
@@ -59,15 +59,19 @@ def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
 
 
 def sample_prompts(cfg: TrainConfig, datamodule: ExpertDataModule) -> list[str]:
+    """The prompts of the end-of-training grid: given ones, else the cluster's classes (most common first) in the
+    data's words, else its most common captions."""
     if cfg.sample.prompts:
         return list(cfg.sample.prompts)
-    if datamodule.labels is None:
-        raise HddmError("this dataset has no labels to derive prompts from: set sample.prompts=[...]")
-    labels = [label for label, _ in Counter(datamodule.labels.tolist()).most_common() if label >= 0]
-    if is_image_set(cfg.data):  # the cluster's classes, most common first, in the data's own captions
+    labels = [] if datamodule.labels is None else Counter(datamodule.labels[datamodule.labels >= 0].tolist())
+    if labels and is_image_set(cfg.data):
         captions = class_captions(load_split(cfg.data.shard_dir, cfg.data.split))
-        return [captions[label] for label in labels]
-    return [digit_prompt(d) for d in labels]
+        return [captions[label] for label, _ in labels.most_common()]
+    if labels and cfg.data.name in EMBEDDED:
+        return [digit_prompt(d) for d, _ in labels.most_common()]
+    if datamodule.captions:
+        return [caption for caption, _ in Counter(datamodule.captions).most_common(8)]
+    raise HddmError("this dataset has no labels or captions to derive prompts from: set sample.prompts=[...]")
 
 
 def sample_grid(module: ExpertModule, cfg: TrainConfig, datamodule: ExpertDataModule, path: Path) -> list[str]:
@@ -105,6 +109,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     datamodule = ExpertDataModule(cfg.data, cfg.partition, cfg.text, cfg.cluster, cfg.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")  # fails fast, before any file is written, on a bad cluster id or data
+    sample_prompts(cfg, datamodule)  # and on a grid with nothing to ask for, before the training it would end
     null_text, null_mask = datamodule.null_text()
     manifest = expert_manifest(cfg, null_text.shape[-1])
     module = ExpertModule(

@@ -20,18 +20,23 @@ def cluster_rows(assignment: np.ndarray, k: int, labels: np.ndarray | None, top:
         members = assignment == cluster
         size = int(members.sum())
         row = {"cluster": cluster, "size": size, "share": round(size / len(assignment), 4)}
-        if labels is not None and size:
-            classes, counts = np.unique(labels[members], return_counts=True)
+        known = labels[members & (labels >= 0)] if labels is not None else np.empty(0)  # -1: an unlabelled item
+        if len(known):
+            classes, counts = np.unique(known, return_counts=True)
             order = np.argsort(-counts, kind="stable")[:top]
-            row["top_classes"] = [[int(classes[i]), round(int(counts[i]) / size, 4)] for i in order]
-            row["purity"] = round(int(counts[order[0]]) / size, 4)
+            row["top_classes"] = [[int(classes[i]), round(int(counts[i]) / len(known), 4)] for i in order]
+            row["purity"] = round(int(counts[order[0]]) / len(known), 4)
         rows.append(row)
     return rows
 
 
 def overall_purity(assignment: np.ndarray, k: int, labels: np.ndarray) -> float:
-    majority = sum(np.bincount(labels[assignment == c]).max() for c in range(k) if (assignment == c).any())
-    return round(float(majority) / len(assignment), 4)
+    """The share of labelled items in their cluster's majority class (unlabelled items, -1, left out)."""
+    known = labels >= 0
+    majority = sum(
+        np.bincount(labels[(assignment == c) & known]).max() for c in range(k) if ((assignment == c) & known).any()
+    )
+    return round(float(majority) / max(int(known.sum()), 1), 4)
 
 
 def markdown_table(rows: list[dict], class_names: list[str] | None = None) -> str:

@@ -15,6 +15,8 @@ at the sizes a DiT trains on directly fits in memory, as MNIST does.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +26,14 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from hddm.data.image_captions import CAPTION_FILES, IMAGE_EXTENSIONS, decode, open_folder_source, shard_name
+from hddm.data.image_captions import (
+    CAPTION_FILES,
+    IMAGE_EXTENSIONS,
+    center_crop_resize,
+    decode,
+    open_folder_source,
+    shard_name,
+)
 from hddm.data.mnist import split_hash
 from hddm.errors import HddmError
 from hddm.io import save_safetensors, sha256_file, write_json
@@ -33,6 +42,7 @@ FORMAT = "hddm.images/1"
 INDEX = "dataset.json"
 LABEL_NAME = "class"  # the pool's label set: what the metric classifier and the class-conditional metrics read
 SPLITS = ("trainval", "test", "all")
+CLASSIFIER_FOLDER = "metric_classifier"  # the set's metric classifier (hddm.models.metric_classifier), beside it
 
 
 @dataclass
@@ -49,25 +59,28 @@ def caption_of(template: str, name: str) -> str:
 
 
 def to_nchw(images: np.ndarray, channels: int, size: int, path: Path) -> np.ndarray:
-    """uint8 [N, H, W] / [N, H, W, C] / [N, C, H, W] -> [N, channels, size, size] (grey <-> RGB, bicubic resize)."""
-    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+    """uint8 [N, H, W] / [N, H, W, C] / [N, C, H, W] (C 1, 3 or 4) -> [N, channels, size, size]: converted,
+    centre-cropped and resized like every other source (image_captions.center_crop_resize)."""
+    counts = (1, 3, 4)
+    if (
+        images.dtype != np.uint8
+        or images.ndim not in (3, 4)
+        or (images.ndim == 4 and images.shape[1] not in counts and images.shape[-1] not in counts)
+    ):
         raise HddmError(
-            f"{path}: `images` must be uint8 [N, H, W], [N, H, W, C] or [N, C, H, W], got {images.dtype} "
-            f"{list(images.shape)}: convert them (e.g. (x * 255).round().astype(np.uint8))"
+            f"{path}: `images` must be uint8 [N, H, W], [N, H, W, C] or [N, C, H, W] with C 1, 3 or 4, got "
+            f"{images.dtype} {list(images.shape)}: convert them (e.g. (x * 255).round().astype(np.uint8))"
         )
     if images.ndim == 3:
         images = images[:, None]
-    elif images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+    elif images.shape[1] not in counts:
         images = images.transpose(0, 3, 1, 2)
     if images.shape[1:] == (channels, size, size):
         return np.ascontiguousarray(images)
-    mode = "L" if channels == 1 else "RGB"
     out = np.empty((len(images), channels, size, size), dtype=np.uint8)
     for i, image in enumerate(images):
-        pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
-        pil = pil.convert(mode).resize((size, size), Image.Resampling.BICUBIC)
-        array = np.asarray(pil)
-        out[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)
+        picture = Image.fromarray(image[0] if len(image) == 1 else image.transpose(1, 2, 0))
+        out[i] = center_crop_resize(picture, size, channels).numpy()
     return out
 
 
@@ -152,6 +165,7 @@ def write_image_set(out_dir: Path, data: ImageSet, shard_size: int, test_fractio
     """Shards, then the index last: an interrupted write leaves no index, so nothing reads half a set."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / INDEX).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / CLASSIFIER_FOLDER, ignore_errors=True)  # it knew the old set's classes and rows
     labels = data.labels if data.labels is not None else np.full(len(data.images), -1, dtype=np.int64)
     shards = []
     for number, start in enumerate(range(0, len(data.images), shard_size)):
@@ -233,15 +247,26 @@ def load_image_set(shard_dir: str, channels: int, image_size: int, split: str) -
     return chosen, split_hash(images)
 
 
+def wanted_class(prompt: str, class_names: list[str]) -> int | None:
+    """The class a prompt names (whole words, case-insensitive; the longest name wins: "sports car" over "car")."""
+    found = [
+        (len(name), index)
+        for index, name in enumerate(class_names)
+        if re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", prompt.lower())
+    ]
+    return max(found)[1] if found else None
+
+
 def class_captions(images: ImageSet) -> dict[int, str]:
-    """Per class present, its most common caption: the prompts that ask for each class in the data's own words."""
+    """Per class present, its most common caption among those that name it (so a metric can tell which class a
+    prompt asks for), else the class name itself: the prompts that ask for each class in the data's own words."""
     if images.labels is None:
         return {}
-    captions = np.array(images.captions, dtype=object)
     prompts = {}
-    for label in range(len(images.class_names)):
-        mine = captions[images.labels == label]
-        if len(mine):
-            values, counts = np.unique(mine.astype(str), return_counts=True)
+    for label, name in enumerate(images.class_names):
+        mine = [c for c, y in zip(images.captions, images.labels) if y == label]
+        naming = [c for c in mine if wanted_class(c, images.class_names) == label]
+        if mine:
+            values, counts = np.unique(np.array(naming or [name], dtype=str), return_counts=True)
             prompts[label] = str(values[counts.argmax()])
     return prompts

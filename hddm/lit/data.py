@@ -51,14 +51,15 @@ class ExpertDataModule(L.LightningDataModule):
         self.cluster, self.seed, self.router_clusters = cluster, seed, router_clusters
         self.train_set = self.val_set = None
         self.labels: np.ndarray | None = None  # of the cluster's training items, where the data has labels
+        self.captions: list[str] = []  # of the cluster's training items, in the pixel-space data
 
     def prepare_data(self):
         if is_pixel_pool(self.data_cfg) and self.partition_cfg.method == "label_mod_k":
             path, pool = self.partition_cfg.path, pool_of(self.data_cfg)
-            if not pool.labels:
+            if not pool.labels or (next(iter(pool.labels.values())) < 0).any():
                 raise HddmError(
-                    f"partition={self.partition_cfg.name} groups items by label and data={self.data_cfg.name} has "
-                    "none: cluster it (python -m hddm.prepare) and train with partition=file"
+                    f"partition={self.partition_cfg.name} groups items by label and not every item of "
+                    f"data={self.data_cfg.name} has one: cluster it (python -m hddm.prepare) and use partition=file"
                 )
             try:
                 current = load_partition(path).data_hash == pool.data_hash
@@ -110,6 +111,8 @@ class ExpertDataModule(L.LightningDataModule):
         self.train_set, self.val_set = Subset(dataset, order[n_val:].tolist()), Subset(dataset, order[:n_val].tolist())
         if self.labels is not None:
             self.labels = self.labels[order[n_val:]]
+        if self.captions:
+            self.captions = [self.captions[i] for i in order[n_val:]]
 
     def _pool_dataset(
         self, pool: PixelPool, partition: Partition, members: np.ndarray, clusters
@@ -121,6 +124,7 @@ class ExpertDataModule(L.LightningDataModule):
             )
         tokens, mask = prompt_embeddings(pool.prompts, self.text_cfg, self.data_cfg.cache_dir)
         self.labels = next(iter(pool.labels.values()))[members] if pool.labels else None
+        self.captions = [pool.prompts[i] for i in pool.caption[members]]
         return CaptionTableDataset(
             torch.from_numpy(pool.images[members]), torch.from_numpy(pool.caption[members]), tokens, mask, clusters
         )

@@ -10,6 +10,7 @@ so every image is the same for any number of processes. Metric states sync acros
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +26,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from hddm.config import EvaluateConfig, MetricsConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
+from hddm.data.image_set import wanted_class
 from hddm.data.latents import VAEDecoder
 from hddm.ensemble.factory import build_field_factory, default_prompts, draw, sample_noise
 from hddm.ensemble.field import UsageStats
@@ -34,7 +36,6 @@ from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import prompted_digit
 from hddm.metrics.class_adherence import METRIC_NAME as CLASS_ADHERENCE
-from hddm.metrics.class_adherence import wanted_class
 from hddm.metrics.clip_score import clip_implementation, clip_model_loader, make_clip_score
 from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
 from hddm.metrics.domain_fid import domain_fid_implementation, domain_fid_name, make_domain_fid
@@ -49,7 +50,6 @@ from hddm.models.styled_cnn import shipped_styled_cnn
 
 MAIN, DIVERSITY = "main", "diversity"
 FEATURES = "classifier_features"  # the generated images' metric-classifier features, for k-NN precision/recall
-FLOOR_SPLITS = {False: "train", True: "trainval"}  # by "is a prepared image set": the real images of the floors
 
 
 class Batch(NamedTuple):
@@ -219,6 +219,11 @@ class EnsembleEvaluator(L.LightningModule):
 
             self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"], self.image_set)
             manifest = self._features.manifest
+            if unnamed := sorted({p for p in self.main_prompts if self.prompt_class(p) is None}):
+                raise HddmError(
+                    "class adherence (metric classifier) needs prompts that name a class "
+                    f"({', '.join(self.class_names)}); {unnamed[0]!r} names none: fix prompts=[...]"
+                )
             classes = len(self.class_names)
             metrics[CLASS_ADHERENCE] = MulticlassAccuracy(num_classes=classes, average="micro")
             metrics[f"{CLASS_ADHERENCE}_per_class"] = MulticlassAccuracy(num_classes=classes, average=None)
@@ -370,14 +375,9 @@ class EnsembleEvaluator(L.LightningModule):
                 chosen = (wanted_classes == c).nonzero().flatten().to(self.device)
                 if len(chosen):
                     self.metrics[f"{main}_class{c}"].update(pixels[chosen], real=False)
-        if CLASS_ADHERENCE in self.metrics:
-            if (wanted_classes < 0).any():
-                raise HddmError(
-                    "class adherence (metric classifier) needs prompts that name a class "
-                    f"({', '.join(self.class_names)}): fix prompts=[...]"
-                )
+        if CLASS_ADHERENCE in self.metrics:  # every prompt names a class: checked before sampling
             wanted = wanted_classes.to(self.device)
-            logits = self._features.classifier(images.clamp(-1, 1).float().cpu()).to(self.device)
+            logits = self._features.classifier(images.clamp(-1, 1).float().to(self.features_device()))
             self.metrics[CLASS_ADHERENCE].update(logits, wanted)
             self.metrics[f"{CLASS_ADHERENCE}_per_class"].update(logits, wanted)
         if FEATURES in self.metrics:
@@ -413,7 +413,16 @@ class EnsembleEvaluator(L.LightningModule):
             from hddm.metrics.domain_fid import ClassifierFeatures
 
             self._features = ClassifierFeatures(self.cfg.cache_dir, self.data["name"], self.image_set)
-        return self._features(pixels.cpu()).to(self.device)
+        return self._features(pixels.to(self.features_device())).to(self.device)
+
+    def features_device(self) -> torch.device:
+        """Where the classifier sits: on the module's device when built with the metrics (a submodule), on the CPU
+        when built lazily during the test loop."""
+        return next(self._features.parameters()).device
+
+    def floor_split(self) -> str:
+        """The real training images the floors score: a prepared set's training split, the embedded data's train."""
+        return "trainval" if self.image_set else "train"
 
     def real_images(self, split: str, count: int, labels: list[int] | None = None):
         return reference_images(self.data["name"], split, self.cfg.cache_dir, count, labels, self.image_set)
@@ -425,8 +434,9 @@ class EnsembleEvaluator(L.LightningModule):
         self.references["precision_recall"] = {**source, "sha256": source["split_sha256"]}
         result = precision_recall(real, fake.cpu(), spec.k)
         if self.global_rank == 0:  # the floor: training images in place of generated ones
-            train, train_source = self.real_images(FLOOR_SPLITS[bool(self.image_set)], len(fake))
-            floor = precision_recall(real, torch.cat([self.classifier_features(c) for c in train.split(1000)]).cpu())
+            train, train_source = self.real_images(self.floor_split(), len(fake))
+            train_features = torch.cat([self.classifier_features(c) for c in train.split(1000)]).cpu()
+            floor = precision_recall(real, train_features, spec.k)
             self.floors.update(
                 {
                     name: {"value": value, "n": len(train), "split": train_source["split"]}
@@ -441,14 +451,14 @@ class EnsembleEvaluator(L.LightningModule):
         spec = getattr(self.cfg.metrics, "fid" if main == FID_NAME else "domain_fid")
         if spec.reference_path or main not in self.references:
             return None
-        split = FLOOR_SPLITS[bool(self.image_set)]
+        split = self.floor_split()
         reference = self.references[main]
         path = Path(reference["path"]).with_name(f"{Path(reference['path']).stem}_floor_{split}_n{self.cfg.n}.json")
         if path.is_file():
             return json.loads(path.read_text())
         images, source = self.real_images(split, self.cfg.n, spec.reference_labels)
-        metric = FrechetInceptionDistance(
-            feature=self.metrics[main].inception, reset_real_features=False, normalize=False
+        metric = FrechetInceptionDistance(  # rank 0 alone: no cross-process sync, which would wait forever
+            feature=self.metrics[main].inception, reset_real_features=False, normalize=False, sync_on_compute=False
         )
         for state in STATES:  # the same reference statistics, already loaded on this (global zero) process
             setattr(metric, state, getattr(self.metrics[main], state).clone())
@@ -465,6 +475,8 @@ class EnsembleEvaluator(L.LightningModule):
             raise RuntimeError(f"generated {counts} samples, planned {planned}")
         values: dict = {}
         for name, metric in self.metrics.items():
+            if any(name.startswith(f"{main}_class") for main in self.per_class):
+                continue  # per-class distances below, only where a class has the 2 samples a covariance needs
             value = metric.compute()
             if name == FEATURES:
                 values.update(self.knn_precision_recall(value.view(-1, FEATURE_DIM)))  # CatMetric flattens
@@ -480,11 +492,16 @@ class EnsembleEvaluator(L.LightningModule):
             elif name in (ADHERENCE_NAME, DIGIT_ADHERENCE, DOMAIN_ADHERENCE, CLASS_ADHERENCE):
                 values[name] = float(value)
                 values.update(self.share_interval(name, float(value), counts[MAIN]))
-            elif not any(name.startswith(f"{main}_class") for main in self.per_class):
+            else:
                 values[name] = float(value)
+        prompted = Counter(self.prompt_class(p) for p in self.main_prompts)  # all processes' samples per class
         for main, classes in self.per_class.items():
             values[f"{main}_per_class"] = {
-                self.class_names[c]: self.class_value(self.metrics[f"{main}_class{c}"]) for c in classes
+                self.class_names[c]: {
+                    "value": float(self.metrics[f"{main}_class{c}"].compute()) if prompted[c] >= 2 else None,
+                    "n": prompted[c],
+                }
+                for c in classes
             }
         if self.global_rank == 0:
             for main in (FID_NAME, self.domain_fid_name):
@@ -499,9 +516,3 @@ class EnsembleEvaluator(L.LightningModule):
             scored = sum(d is not None for d in wanted_labels(self.main_prompts, self.domain_names)[1])
         interval = binomtest(round(share * scored), scored).proportion_ci(method="wilson")
         return {f"{name}_low": float(interval.low), f"{name}_high": float(interval.high)}
-
-    @staticmethod
-    def class_value(metric: FrechetInceptionDistance) -> dict:
-        """One class's Frechet distance and its sample count (none below 2 samples: no covariance)."""
-        n = int(metric.fake_features_num_samples)
-        return {"value": float(metric.compute()) if n >= 2 else None, "n": n}

@@ -3,7 +3,7 @@
 Why it exists: class-conditional metrics (class adherence, per-class and domain Frechet distances in its features,
 k-NN precision/recall) need a network that knows the user's classes, and no such network ships for data nobody
 has seen. It is trained on the prepared set's training split only and measured on its held-out test split, whose
-accuracy every result records: adherence can never be read above it. It is named as what it is, never "CLIP".
+accuracy every result records beside adherence. It is named as what it is, never "CLIP".
 
 Any channels and image size: two conv stages, global pooling to 4x4, a 128-d penultimate layer (the features).
 Training is seeded and single-threaded (the same weights on one machine, run after run).
@@ -22,13 +22,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from hddm.data.image_set import CLASSIFIER_FOLDER
 from hddm.errors import HddmError
 from hddm.io import save_safetensors, sha256_file, write_json
 from hddm.models.digit_cnn import DigitCNNRecipe, fit_seeded, one_thread, to_model_input
 
 FEATURE_DIM = 128
 DISPLAY_NAME = "metric classifier"
-FOLDER = "metric_classifier"  # inside the prepared image set's folder
+FOLDER = CLASSIFIER_FOLDER  # inside the prepared image set's folder
 
 
 class MetricClassifier(nn.Module):
@@ -80,7 +81,7 @@ def fit_and_save(
     model = train_classifier(*train, len(class_names), recipe)
     seconds = time.time() - started
     test_images, test_labels = test
-    predicted = predict(model, test_images).numpy()
+    predicted = predict(model, test_images).numpy() if len(test_labels) else np.empty(0, dtype=np.int64)
     per_class = {
         name: round(float((predicted[test_labels == c] == c).mean()), 4)
         for c, name in enumerate(class_names)

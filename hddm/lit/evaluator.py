@@ -26,7 +26,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from hddm.config import EvaluateConfig, MetricsConfig, TextConfig
 from hddm.data.embedded import EMBEDDED
-from hddm.data.image_set import wanted_class
+from hddm.data.image_set import read_index, wanted_class
 from hddm.data.latents import VAEDecoder
 from hddm.ensemble.factory import build_field_factory, default_prompts, draw, sample_noise
 from hddm.ensemble.field import UsageStats
@@ -36,7 +36,7 @@ from hddm.lit.data import prompt_embeddings
 from hddm.metrics.adherence import METRIC_NAME as ADHERENCE_NAME
 from hddm.metrics.adherence import prompted_digit
 from hddm.metrics.class_adherence import METRIC_NAME as CLASS_ADHERENCE
-from hddm.metrics.clip_score import clip_implementation, clip_model_loader, make_clip_score
+from hddm.metrics.clip_score import clip_implementation, make_clip_score
 from hddm.metrics.diversity import mean_pairwise_distance, perceptual_distance, summarize
 from hddm.metrics.domain_fid import domain_fid_implementation, domain_fid_name, make_domain_fid
 from hddm.metrics.fid import METRIC_NAME as FID_NAME
@@ -83,11 +83,9 @@ def first_manifest(experts: list[str]) -> dict:
 
 def class_names_of(data: dict, image_set: str | None) -> list[str] | None:
     """The classes a prompt can name: the digits of the embedded data, a labelled image set's classes."""
-    if image_set is not None:
-        from hddm.data.image_set import load_split
-
-        chosen = load_split(image_set, "trainval")
-        return chosen.class_names if chosen.labels is not None else None
+    if image_set is not None:  # the set's index says it: no shard read
+        index = read_index(image_set)
+        return index["class_names"] if index["labelled"] else None
     return [str(d) for d in range(10)] if data["name"] in EMBEDDED else None
 
 
@@ -128,22 +126,18 @@ class EnsembleEvaluator(L.LightningModule):
         self.results: dict = {}
 
     def applicable(self, chosen: MetricsConfig) -> MetricsConfig:
-        """The default set less what this data cannot support: the classifier metrics need the embedded data or a
-        labelled image set; CLIP score needs CLIP's weights."""
-        labelled = self.data["name"] in EMBEDDED or (self.image_set is not None and self.class_names is not None)
-        dropped = {}
-        if not labelled:
-            why = f"data={self.data['name']} has no classifier (a labelled data=images set has one)"
-            dropped.update({name: why for name in ("domain_fid", "precision_recall") if getattr(chosen, name)})
-        if chosen.clip and not labelled:
-            try:  # real CLIP score: only where its weights load (hub cache or a local folder)
-                clip_model_loader(chosen.clip.model)()
-            except HddmError as error:
-                dropped["clip"] = str(error)
-        for name, why in dropped.items():
-            print(f"hddm: metrics: {name} left out of the default set ({why}); choose metrics=[...] to require it")
-        self.skipped.update(dropped)
+        """The default set less the classifier metrics where the data has no classifier (the embedded data and a
+        labelled image set have one); CLIP score is left out in build_metrics where its weights do not load."""
+        if self.data["name"] in EMBEDDED or (self.image_set is not None and self.class_names is not None):
+            return chosen
+        dropped = [name for name in ("domain_fid", "precision_recall") if getattr(chosen, name)]
+        for name in dropped:
+            self.leave_out(name, f"data={self.data['name']} has no classifier (a labelled data=images set has one)")
         return replace(chosen, **{name: None for name in dropped})
+
+    def leave_out(self, name: str, why: str) -> None:
+        print(f"hddm: metrics: {name} left out of the default set ({why}); choose metrics=[...] to require it")
+        self.skipped[name] = why
 
     def build_metrics(self) -> dict:
         chosen, metrics, mnist = self.cfg.metrics, {}, self.data["name"] == "mnist"
@@ -236,8 +230,13 @@ class EnsembleEvaluator(L.LightningModule):
                 "classes": self.class_names,
             }
         elif chosen.clip:
-            metrics["clip_score"] = make_clip_score(chosen.clip.model)
-            self.implementations["clip_score"] = clip_implementation(chosen.clip.model)
+            try:  # loads CLIP once: from the hub cache or a local folder
+                metrics["clip_score"] = make_clip_score(chosen.clip.model)
+                self.implementations["clip_score"] = clip_implementation(chosen.clip.model)
+            except HddmError as error:
+                if not self.default_metrics:
+                    raise
+                self.leave_out("clip", str(error))
         if chosen.diversity:
             metrics["diversity"] = CatMetric()
         return metrics

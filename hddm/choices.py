@@ -72,6 +72,16 @@ class ComputePrecision(StrEnum):  # hddm.prepare's feature and latent passes
     bfloat16 = "bfloat16"
 
 
+class ObjectiveName(StrEnum):
+    ddpm = "ddpm"  # epsilon prediction, cosine schedule by default
+    fm = "fm"  # Flow Matching velocity, linear path by default
+
+
+class ScheduleName(StrEnum):
+    cosine = "cosine"
+    linear = "linear"
+
+
 class FeatureMetric(StrEnum):
     cosine = "cosine"
     euclidean = "euclidean"

@@ -15,16 +15,17 @@ from hddm.choices import (
     ExpertOrder,
     MoEInference,
     MoEKind,
+    ObjectiveName,
     PartitionMethod,
     Precision,
     RouterSource,
     RoutingStrategy,
+    ScheduleName,
     Solver,
     TrainingSolver,
 )
 from hddm.data.embedded import EMBEDDED, is_image_set, is_pixel_pool
-from hddm.diffusion.objectives import make_objective
-from hddm.diffusion.schedules import get_schedule
+from hddm.diffusion.objectives import PREDICTION_OF, Prediction
 from hddm.errors import HddmError
 from hddm.io import sha256_file
 from hddm.models.dit import DIT_SIZES, DiTConfig
@@ -33,15 +34,15 @@ from hddm.sweep_job_names import job_dirname
 
 @dataclass
 class ObjectiveConfig:
-    name: str = MISSING  # ddpm | fm
-    prediction: str = MISSING  # epsilon | velocity (hddm.diffusion.objectives.Prediction)
-    default_schedule: str = MISSING  # used when no schedule=<name> is given
+    name: ObjectiveName = MISSING
+    prediction: Prediction = MISSING  # the objective's own (PREDICTION_OF), set by objective=<name>
+    default_schedule: ScheduleName = MISSING  # used when no schedule=<name> is given
     time_scale: float = 999.0  # t_model = time_scale * t
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = MISSING  # cosine | linear
+    name: ScheduleName = MISSING
 
 
 @dataclass
@@ -485,6 +486,11 @@ def validate_train_config(cfg: DictConfig) -> TrainConfig:
     """Resolve and type-check the whole config, then check the names that select code; one-line errors."""
     typed: TrainConfig = to_typed(cfg)
     model_size(typed.model)
-    make_objective(typed.objective.prediction, get_schedule(typed.schedule.name), typed.objective.time_scale)
+    objective = typed.objective
+    if objective.prediction is not PREDICTION_OF[objective.name]:
+        raise HddmError(
+            f"objective.prediction={objective.prediction} is not what objective={objective.name} predicts "
+            f"({PREDICTION_OF[objective.name]}): leave objective.prediction to objective=<name>"
+        )
     check_data(typed.data)
     return typed

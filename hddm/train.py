@@ -41,9 +41,9 @@ IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "mode
 def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
     size = model_size(cfg.model)
     return {
-        "objective": cfg.objective.name,
-        "prediction": cfg.objective.prediction,
-        "schedule": cfg.schedule.name,
+        "objective": str(cfg.objective.name),  # plain strings: the manifest also goes into checkpoints (weights-only)
+        "prediction": str(cfg.objective.prediction),
+        "schedule": str(cfg.schedule.name),
         "time_scale": cfg.objective.time_scale,
         "cluster": cfg.cluster,
         "partition": partition_record(cfg.partition),
@@ -119,8 +119,8 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         text_dim=null_text.shape[-1],
         null_text=null_text,
         null_mask=null_mask,
-        prediction=cfg.objective.prediction,
-        schedule=cfg.schedule.name,
+        prediction=str(cfg.objective.prediction),
+        schedule=str(cfg.schedule.name),
         time_scale=cfg.objective.time_scale,
         lr=cfg.optim.lr,
         betas=tuple(cfg.optim.betas),

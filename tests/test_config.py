@@ -40,6 +40,11 @@ def test_objective_brings_its_own_schedule_unless_overridden(compose):
     assert compose(["objective=ddpm", "schedule=linear"]).schedule.name == "linear"
 
 
+def test_a_prediction_other_than_the_objectives_own_is_refused(compose):
+    with pytest.raises(HddmError, match=r"objective.prediction=velocity is not what objective=ddpm predicts \(epsilon\)"):
+        validate_train_config(compose(["objective=ddpm", "objective.prediction=velocity"]))
+
+
 def test_cluster_selects_the_run(compose):
     cfg = compose(["objective=ddpm", "cluster=3"])
     assert cfg.cluster == 3 and cfg.run_name == "ddpm_mnist_digits10_c3_tiny_s0"
@@ -103,6 +108,10 @@ CHOICES = [
     ("prepare", "features.name", "auto, dinov2, mnist_cnn, pixels, colour_quantiles"),
     ("prepare", "features.dtype", "float32, float16, bfloat16"),
     ("prepare", "vae.dtype", "float32, float16, bfloat16"),
+    ("train", "objective.name", "ddpm, fm"),
+    ("train", "objective.prediction", "epsilon, velocity"),
+    ("train", "schedule.name", "cosine, linear"),
+    ("train", "objective.default_schedule", "cosine, linear"),
 ]
 
 

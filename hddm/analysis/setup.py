@@ -60,7 +60,7 @@ class Setup:
 
     def clean_estimate(self, velocity: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x0_hat of the routed velocity on the integration path (linear unless conversion.path says otherwise)."""
-        objective = Objective(Prediction.VELOCITY, self.base.conversion.path)
+        objective = Objective(Prediction.velocity, self.base.conversion.path)
         return clean_and_noise(velocity, x, t, objective, NO_SAFEGUARDS)[0]
 
 

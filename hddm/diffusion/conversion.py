@@ -61,7 +61,7 @@ def clean_and_noise(prediction, x, t, objective: Objective, safeguards: Safeguar
     tb = broadcast_time(t, x)
     schedule = objective.schedule
     alpha, sigma = schedule.alpha(tb), schedule.sigma(tb)
-    if objective.prediction is Prediction.EPSILON:
+    if objective.prediction is Prediction.epsilon:
         if safeguards.alpha_min is not None:
             alpha = alpha.clamp(min=safeguards.alpha_min)
         eps, x0 = prediction, (x - sigma * prediction) / alpha
@@ -83,13 +83,13 @@ def path_velocity(x0, eps, t, schedule: Schedule, safeguards: Safeguards):
 
 def velocity_from_epsilon(eps, x_t, t, schedule: Schedule, safeguards: Safeguards = Safeguards()):
     """The papers' conversion of an epsilon prediction, on the expert's own schedule."""
-    objective = Objective(Prediction.EPSILON, schedule)
+    objective = Objective(Prediction.epsilon, schedule)
     return path_velocity(*clean_and_noise(eps, x_t, t, objective, safeguards), t, schedule, safeguards)
 
 
 def to_velocity(prediction, x_t, t, objective: Objective, safeguards: Safeguards = Safeguards()):
     """Paper mode: velocity experts pass through unchanged; epsilon experts are converted on their schedule."""
-    if objective.prediction is Prediction.VELOCITY:
+    if objective.prediction is Prediction.velocity:
         return prediction
     return velocity_from_epsilon(prediction, x_t, t, objective.schedule, safeguards)
 
@@ -108,7 +108,7 @@ def expert_velocity(network: Callable, x_t, t, objective: Objective, conversion:
     if conversion.mode == "paper":
         return to_velocity(network(x_t, t), x_t, t, objective, conversion.safeguards)
     safeguards = conversion.safeguards
-    if objective.prediction is Prediction.VELOCITY:  # s(t) damps converted epsilon predictions only
+    if objective.prediction is Prediction.velocity:  # s(t) damps converted epsilon predictions only
         safeguards = replace(safeguards, adaptive_scaling=False)
     x_expert, t_expert = snr_matched_input(x_t, t, objective.schedule, conversion.path)
     x0, eps = clean_and_noise(network(x_expert, t_expert), x_expert, t_expert, objective, safeguards)

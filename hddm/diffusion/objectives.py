@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import torch
 
+from hddm.choices import ObjectiveName
 from hddm.diffusion.schedules import Schedule
 from hddm.errors import HddmError
 
 
-class Prediction(str, Enum):
-    EPSILON = "epsilon"  # DDPM: the network predicts the noise eps
-    VELOCITY = "velocity"  # Flow Matching: the network predicts v = d x_t / dt
+class Prediction(StrEnum):
+    epsilon = "epsilon"  # DDPM: the network predicts the noise eps
+    velocity = "velocity"  # Flow Matching: the network predicts v = d x_t / dt
+
+
+# what each objective's network predicts
+PREDICTION_OF = {ObjectiveName.ddpm: Prediction.epsilon, ObjectiveName.fm: Prediction.velocity}
 
 
 def broadcast_time(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -34,7 +39,7 @@ class Objective:
         return self.schedule.alpha(tb) * x0 + self.schedule.sigma(tb) * eps
 
     def target(self, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if self.prediction is Prediction.EPSILON:
+        if self.prediction is Prediction.epsilon:
             return eps
         tb = broadcast_time(t, x0)
         return self.schedule.d_alpha(tb) * x0 + self.schedule.d_sigma(tb) * eps

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from hddm.choices import ScheduleName
 from hddm.errors import HddmError
 
 
@@ -84,10 +85,13 @@ class LinearSchedule(Schedule):
         return sigma / (sigma + alpha)
 
 
-SCHEDULES: dict[str, type[Schedule]] = {"cosine": CosineSchedule, "linear": LinearSchedule}
+SCHEDULES: dict[ScheduleName, type[Schedule]] = {
+    ScheduleName.cosine: CosineSchedule,
+    ScheduleName.linear: LinearSchedule,
+}
 
 
 def get_schedule(name: str) -> Schedule:
     if name not in SCHEDULES:
-        raise HddmError(f"unknown schedule {name!r}: choose one of {sorted(SCHEDULES)} (schedule=<name>)")
+        raise HddmError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)} (schedule=<name>)")
     return SCHEDULES[name]()

@@ -72,7 +72,7 @@ def chosen_prompts(cfg: SampleRunConfig, data: dict) -> list[str]:
 
 
 def check_solver(solver: str, experts: list[Expert]) -> None:
-    if solver in NATIVE_SOLVERS and (len(experts) != 1 or experts[0].objective.prediction is not Prediction.EPSILON):
+    if solver in NATIVE_SOLVERS and (len(experts) != 1 or experts[0].objective.prediction is not Prediction.epsilon):
         raise HddmError(
             f"solver={solver} is a native sampler of one DDPM expert: list exactly one DDPM expert in "
             "ensemble.experts, or use solver=euler|heun"

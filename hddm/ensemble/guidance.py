@@ -28,7 +28,7 @@ def guided_velocity(expert: Expert, x, t, text, text_mask, cfg_scale: float, con
 
 def guided_denoiser(expert: Expert, text, text_mask, cfg_scale: float, conversion: Conversion):
     """(x, t) -> (x0_hat, eps_hat) from the CFG-guided epsilon of an epsilon expert, on its own schedule."""
-    if expert.objective.prediction is not Prediction.EPSILON:
+    if expert.objective.prediction is not Prediction.epsilon:
         raise HddmError(
             "solver=ddim|ancestral are the native samplers of DDPM (epsilon) experts: use euler or heun for this expert"
         )

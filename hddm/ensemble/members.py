@@ -14,14 +14,13 @@ from pathlib import Path
 import torch
 
 from hddm.bundles import EXPERT_FORMAT, ROUTER_FORMAT, ROUTING_DIR, ROUTING_FORMAT, load_bundle
-from hddm.diffusion.objectives import Objective, make_objective
+from hddm.diffusion.objectives import PREDICTION_OF, Objective, make_objective
 from hddm.diffusion.schedules import get_schedule
 from hddm.errors import HddmError
 from hddm.models.dit import DiT, DiTConfig
 from hddm.models.router import Router
 
 SHARED_FIELDS = ("space", "channels", "image_size")  # what every member of an ensemble must agree on
-PREDICTION_OF = {"ddpm": "epsilon", "fm": "velocity"}  # each objective's prediction type
 EXPERT_FIELDS = ("objective", "prediction", "schedule", "time_scale", "cluster", "partition", "data", "model")
 
 

@@ -66,8 +66,8 @@ def threshold_weights(t: torch.Tensor, predictions: list[Prediction], tau: float
     """Deterministic by time: one expert above tau (high noise, integrated first), the other at or below."""
     first = 0
     if order != "listed":
-        wanted = Prediction.VELOCITY if order == "fm_first" else Prediction.EPSILON
-        if sorted(predictions) != sorted([Prediction.VELOCITY, Prediction.EPSILON]):
+        wanted = Prediction.velocity if order == "fm_first" else Prediction.epsilon
+        if sorted(predictions) != sorted([Prediction.velocity, Prediction.epsilon]):
             raise HddmError(f"routing.order={order} needs one DDPM and one FM expert: use routing.order=listed")
         first = predictions.index(wanted)
     high_noise = (t > tau).to(t.dtype)

@@ -26,7 +26,7 @@ def toy_router_and_experts(routing: Routing):
     t = torch.full((5,), 0.5, dtype=torch.float64)
 
     def weights_of(y):
-        return routing_weights(torch.tanh(y) @ router, t, routing, [Prediction.VELOCITY] * 4)
+        return routing_weights(torch.tanh(y) @ router, t, routing, [Prediction.velocity] * 4)
 
     def velocities_of(y):
         return torch.stack([torch.sin(y @ w) for w in experts])

@@ -46,7 +46,7 @@ def exact_network(prediction, schedule):
         x0, eps = posterior(x, t, schedule)
         return (
             eps
-            if prediction is Prediction.EPSILON
+            if prediction is Prediction.epsilon
             else schedule.d_alpha(t)[:, None] * x0 + schedule.d_sigma(t)[:, None] * eps
         )
 
@@ -66,7 +66,7 @@ def states(path):
 
 
 @pytest.mark.parametrize("expert_schedule", [CosineSchedule(), LinearSchedule(), QuadraticSchedule()])
-@pytest.mark.parametrize("prediction", [Prediction.EPSILON, Prediction.VELOCITY])
+@pytest.mark.parametrize("prediction", [Prediction.epsilon, Prediction.velocity])
 def test_snr_matched_gives_the_true_path_velocity(expert_schedule, prediction):
     path = LinearSchedule()
     x = states(path)
@@ -77,7 +77,7 @@ def test_snr_matched_gives_the_true_path_velocity(expert_schedule, prediction):
 
 
 @pytest.mark.parametrize("schedule", [CosineSchedule(), LinearSchedule()])
-@pytest.mark.parametrize("prediction", [Prediction.EPSILON, Prediction.VELOCITY])
+@pytest.mark.parametrize("prediction", [Prediction.epsilon, Prediction.velocity])
 def test_paper_mode_is_exact_where_expert_and_path_agree(schedule, prediction):
     x = states(schedule)
     objective = Objective(prediction, schedule)
@@ -90,9 +90,9 @@ def test_paper_mode_is_exact_where_expert_and_path_agree(schedule, prediction):
 def test_paper_mode_differs_from_the_true_velocity_across_paths():
     """A cosine expert converted on its own schedule is not the linear path's velocity: why snr_matched exists."""
     x = states(LinearSchedule())
-    objective = Objective(Prediction.EPSILON, CosineSchedule())
+    objective = Objective(Prediction.epsilon, CosineSchedule())
     v = expert_velocity(
-        exact_network(Prediction.EPSILON, CosineSchedule()),
+        exact_network(Prediction.epsilon, CosineSchedule()),
         x,
         GRID,
         objective,
@@ -105,10 +105,10 @@ def test_paper_mode_differs_from_the_true_velocity_across_paths():
 def test_finite_on_all_of_unit_interval_with_safeguards(mode):
     t = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
     x = torch.randn(101, 6, dtype=torch.float64)
-    objective = Objective(Prediction.EPSILON, CosineSchedule())
+    objective = Objective(Prediction.epsilon, CosineSchedule())
     conversion = Conversion(mode, LinearSchedule(), Safeguards(alpha_min=0.01, x0_clamp=5.0, adaptive_scaling=True))
     assert torch.isfinite(
-        expert_velocity(exact_network(Prediction.EPSILON, CosineSchedule()), x, t, objective, conversion)
+        expert_velocity(exact_network(Prediction.epsilon, CosineSchedule()), x, t, objective, conversion)
     ).all()
 
 

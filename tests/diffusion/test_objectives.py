@@ -28,7 +28,7 @@ def test_oracle_from_x_t_alone_has_zero_loss(prediction, schedule):
     s = objective.schedule
     a, sg, da, ds = (f(t)[:, None] for f in (s.alpha, s.sigma, s.d_alpha, s.d_sigma))
     eps_hat = (x_t - a * mu) / sg  # the exact E[eps | x_t] when the data is the point mu
-    oracle = eps_hat if objective.prediction is Prediction.EPSILON else da * mu + ds * eps_hat
+    oracle = eps_hat if objective.prediction is Prediction.epsilon else da * mu + ds * eps_hat
     assert objective.loss(oracle, x0, eps, t).max() < 1e-20
 
 

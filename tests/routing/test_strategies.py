@@ -5,7 +5,7 @@ from hddm.diffusion.objectives import Prediction
 from hddm.errors import HddmError
 from hddm.routing.strategies import Routing, check_routing, routing_weights, top_p_weights
 
-V, E = Prediction.VELOCITY, Prediction.EPSILON
+V, E = Prediction.velocity, Prediction.epsilon
 LOGITS = torch.tensor([[2.0, 1.0, 0.0, -1.0], [0.0, 3.0, 2.9, 0.0]])
 T = torch.tensor([0.9, 0.1])
 

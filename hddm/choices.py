@@ -72,6 +72,11 @@ class ComputePrecision(StrEnum):  # hddm.prepare's feature and latent passes
     bfloat16 = "bfloat16"
 
 
+class TextEncoderName(StrEnum):
+    minilm = "minilm"  # the packaged all-MiniLM-L6-v2 (embedded scale)
+    clip = "clip"  # OpenCLIP ViT-L/14 (real scale)
+
+
 class ObjectiveName(StrEnum):
     ddpm = "ddpm"  # epsilon prediction, cosine schedule by default
     fm = "fm"  # Flow Matching velocity, linear path by default

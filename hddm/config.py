@@ -22,6 +22,7 @@ from hddm.choices import (
     RoutingStrategy,
     ScheduleName,
     Solver,
+    TextEncoderName,
     TrainingSolver,
 )
 from hddm.data.embedded import EMBEDDED, is_image_set, is_pixel_pool
@@ -101,7 +102,7 @@ def model_size(model: ModelConfig) -> DiTConfig:
 
 @dataclass
 class TextConfig:
-    name: str = MISSING  # minilm | clip
+    name: TextEncoderName = MISSING
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 

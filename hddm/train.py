@@ -50,7 +50,7 @@ def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
         "data": data_record(cfg.data),
         "text_encoder": text_encoder_id(cfg.text),
         "text_dim": text_dim,
-        "text": {"name": cfg.text.name, "kwargs": dict(cfg.text.kwargs)},
+        "text": {"name": str(cfg.text.name), "kwargs": dict(cfg.text.kwargs)},
         "model": {"name": cfg.model.name, **asdict(size)},
         "seed": cfg.seed,
         "ema": {"decay": cfg.ema.decay, "warmup": cfg.ema.warmup},
@@ -135,7 +135,7 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
     checkpoint_dir = run_dir / "checkpoints"
     identity = {key: manifest[key] for key in IDENTITY}
     ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_expert")
-    if cfg.init and ckpt_path is None:  # a resumed run already holds weights that started from it
+    if cfg.init:  # also on resume: its checkpoint's weights replace the init's, and the manifest keeps the record
         init = apply_init(module.model, cfg.init)
         manifest["init"] = {"source_sha256": init["source"]["sha256"], "weights_sha256": init["weights_sha256"]}
         module.hparams.manifest = manifest

@@ -41,7 +41,9 @@ def test_objective_brings_its_own_schedule_unless_overridden(compose):
 
 
 def test_a_prediction_other_than_the_objectives_own_is_refused(compose):
-    with pytest.raises(HddmError, match=r"objective.prediction=velocity is not what objective=ddpm predicts \(epsilon\)"):
+    with pytest.raises(
+        HddmError, match=r"objective.prediction=velocity is not what objective=ddpm predicts \(epsilon\)"
+    ):
         validate_train_config(compose(["objective=ddpm", "objective.prediction=velocity"]))
 
 
@@ -111,6 +113,7 @@ CHOICES = [
     ("train", "objective.name", "ddpm, fm"),
     ("train", "objective.prediction", "epsilon, velocity"),
     ("train", "schedule.name", "cosine, linear"),
+    ("train", "text.name", "minilm, clip"),
     ("train", "objective.default_schedule", "cosine, linear"),
 ]
 

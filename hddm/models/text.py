@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hddm.choices import TextEncoderName
 from hddm.errors import HddmError
 
 
@@ -101,7 +102,7 @@ class OpenCLIPTextEncoder(TextEncoder):
 
 
 def build_text_encoder(name: str, **kwargs) -> TextEncoder:
-    encoders = {"minilm": MiniLMTextEncoder, "clip": OpenCLIPTextEncoder}
+    encoders = {TextEncoderName.minilm: MiniLMTextEncoder, TextEncoderName.clip: OpenCLIPTextEncoder}
     if name not in encoders:
-        raise HddmError(f"unknown text encoder {name!r}: choose one of {sorted(encoders)} (text=<name>)")
+        raise HddmError(f"unknown text encoder {name!r}: choose one of {', '.join(encoders)} (text=<name>)")
     return encoders[name](**kwargs)

@@ -180,8 +180,11 @@ def test_training_starts_from_a_converted_init(compose, tmp_path):
     fake_checkpoint.write_bytes(b"provenance only")
     manifest = init_manifest(fake_checkpoint, "tiny", get_dit_size("tiny"), 1, 28, 384, num_classes=10, seed=0)
     init_dir = save_init(tmp_path / "init", source.state_dict(), manifest)
-    result = train(compose([f"init={init_dir}", "trainer=debug", *FAST]), tmp_path / "run")
+    steps = ["trainer.val_check_interval=1", "checkpoint.every_n_steps=1", *FAST]
+    result = train(compose([f"init={init_dir}", "trainer.max_steps=1", *steps]), tmp_path / "run")
     state, manifest = load_expert_bundle(result["bundle"])
     assert manifest["init"]["weights_sha256"] == sha256_file(init_dir / "model.safetensors")
+    resumed = train(compose([f"init={init_dir}", "trainer.max_steps=2", *steps]), tmp_path / "run")
+    assert load_expert_bundle(resumed["bundle"])[1]["init"] == manifest["init"]  # a resumed run keeps its record
     # The zero final layer of a fresh DiT passes no gradient to the blocks in the first step: they are the init's.
     assert torch.equal(state["model.blocks.0.attn.qkv.weight"], source.state_dict()["blocks.0.attn.qkv.weight"])

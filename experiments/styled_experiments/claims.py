@@ -209,7 +209,7 @@ CLAIMS = [
         "same_schedule@0.3",
         "fid",
         +1,
-        "reproduced in direction (mixed schedules): 165.0 / 179.2 vs 141.2 / 147.8",
+        "reproduced in direction (mixed schedules): 166.7 / 170.2 vs 146.7 / 139.8",
     ),
     Claim(
         E3,
@@ -231,7 +231,7 @@ CLAIMS = [
             f"mixed_paper@{t}",
             "fid",
             +1,
-            "reproduced: DDPM-first 229-278 vs FM-first 136-179",
+            "reproduced: DDPM-first 244-275 vs FM-first 137-170",
         )
         for t in ("0.3", "0.5", "0.7")
     ),
@@ -242,7 +242,7 @@ CLAIMS = [
         "ddim",
         "fid",
         -1,
-        "not reproduced: converted 278.9 / 256.1 vs native DDIM 270.9 / 252.1",
+        "not reproduced: converted 263.8 / 280.8 vs native DDIM 257.1 / 275.1",
     ),
     Claim(E5, "converted Euler vs native ancestral", "euler", "ancestral", "fid", 0),
     Claim(E5, "Heun vs Euler on the converted DDPM expert", "heun", "euler", "fid", 0),

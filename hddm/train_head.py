@@ -33,6 +33,7 @@ from hddm.lit.data import ExpertDataModule, prompt_embeddings
 from hddm.lit.density_head import DensityHeadModule
 from hddm.lit.router import TIME_SCALE
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
+from hddm.routing.scores import ROUTER_NOISING
 
 
 def validate(cfg: HeadTrainConfig, manifest: dict) -> None:
@@ -102,7 +103,7 @@ def train_head(dict_cfg: DictConfig, run_dir: Path) -> dict:
             "domains": cfg.reference.domains,
             "data_hash": pool.data_hash,
         },
-        "noising": "flow_matching_linear",
+        "noising": ROUTER_NOISING,
         "time_scale": TIME_SCALE,
         "heads": {
             kind: {

@@ -30,6 +30,7 @@ from hddm.lit.callbacks import configured_callbacks
 from hddm.lit.data import ExpertDataModule, text_encoder_id
 from hddm.lit.router import TIME_SCALE, RouterModule
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
+from hddm.routing.scores import ROUTER_NOISING
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -43,7 +44,7 @@ def router_manifest(cfg: RouterTrainConfig, text_dim: int) -> dict:
         "trained_clusters": sorted(cfg.clusters)
         if cfg.clusters is not None
         else list(range(cfg.partition.num_clusters)),
-        "noising": "flow_matching_linear",
+        "noising": ROUTER_NOISING,
         "time_scale": TIME_SCALE,
         "text_encoder": text_encoder_id(cfg.text) if cfg.text_aware else None,
         "text_dim": text_dim if cfg.text_aware else None,

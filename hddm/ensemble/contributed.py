@@ -15,7 +15,7 @@ from hddm.ensemble.members import Expert, load_routing_info
 from hddm.errors import HddmError
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
-from hddm.routing.scores import CentroidScores, DensityRatioScores
+from hddm.routing.scores import ROUTER_NOISING, CentroidScores, DensityRatioScores
 
 HEAD_KINDS = ("blind", "text")  # the papers' inputs (x_t, t), and the text-aware variant that also reads the prompt
 TRAJECTORY_EXTRACTORS = {ColourQuantiles.extractor_id: ColourQuantiles, PixelFeatures().extractor_id: PixelFeatures}
@@ -42,7 +42,8 @@ def density_ratio_scores(experts: list[Expert], paths: list[str], text_aware: bo
     infos = load_all(experts, paths)
     manifests = [m for _, m in infos]
     agreed(manifests, "reference", "train every head against the same reference set")
-    agreed(manifests, "noising", "train every head with one noising")
+    if agreed(manifests, "noising", "train every head with one noising") != ROUTER_NOISING:
+        raise HddmError(f"the heads learned another noising than {ROUTER_NOISING!r}: retrain them (hddm.train_head)")
     time_scale = agreed(manifests, "time_scale", "train every head with one time scale")
     kind = "text" if text_aware else "blind"
     heads = []

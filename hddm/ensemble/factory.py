@@ -27,7 +27,7 @@ from hddm.ensemble.members import Expert, check_compatible, load_expert, load_ro
 from hddm.ensemble.oracle import oracle_routing
 from hddm.errors import HddmError
 from hddm.models.moe_accounting import set_moe_inference
-from hddm.routing.scores import ChosenExpertScores, TrainedRouterScores
+from hddm.routing.scores import ROUTER_NOISING, ChosenExpertScores, TrainedRouterScores
 from hddm.routing.strategies import ROUTING_FIELDS, Routing, check_routing, needs_router
 
 
@@ -93,6 +93,11 @@ def routing_scores(cfg: SampleRunConfig, experts: list[Expert], conversion: Conv
             "or routing.router=density_ratio|centroid"
         )
     router, manifest = load_router(cfg.ensemble.router)
+    if manifest.get("noising") != ROUTER_NOISING:
+        raise HddmError(
+            f"{cfg.ensemble.router} was trained on noising {manifest.get('noising')!r}, the ensemble integrates "
+            f"{ROUTER_NOISING!r}: retrain the router with this hddm (python -m hddm.train_router)"
+        )
     clusters = [e.manifest["cluster"] for e in experts]
     if not all(0 <= c < manifest["num_clusters"] for c in clusters):
         raise HddmError(

@@ -15,9 +15,10 @@ from torch import nn
 
 from hddm.data.datasets import CaptionTableDataset
 from hddm.lit.optim import adamw_cosine
-from hddm.lit.router import ACCURACY_TIMES, TIME_SCALE, fm_noised
+from hddm.lit.router import ACCURACY_TIMES, TIME_SCALE
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
+from hddm.routing.scores import router_noised
 
 
 class DensityHeadModule(L.LightningModule):
@@ -72,7 +73,7 @@ class DensityHeadModule(L.LightningModule):
         """One t per own/reference pair (drawn unless given), fresh noise for every item."""
         b = x.shape[0] // 2
         t = torch.rand(b, generator=generator).repeat(2).to(self.device) if t is None else t
-        return fm_noised(x, torch.randn(x.shape, generator=generator).to(self.device), t), t
+        return router_noised(x, torch.randn(x.shape, generator=generator).to(self.device), t), t
 
     def training_step(self, batch, batch_idx):
         g = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + self.global_step * 7)

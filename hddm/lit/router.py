@@ -10,17 +10,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from hddm.diffusion.objectives import broadcast_time
 from hddm.lit.optim import adamw_cosine
 from hddm.models.dit import DiTConfig
 from hddm.models.router import Router
+from hddm.routing.scores import router_noised
 
 TIME_SCALE = 999.0
 ACCURACY_TIMES = tuple(round(0.05 + 0.1 * i, 2) for i in range(10))  # the held-out accuracy-vs-t grid
-
-
-def fm_noised(x0, eps, t):
-    return (1 - broadcast_time(t, x0)) * x0 + broadcast_time(t, x0) * eps
 
 
 class RouterModule(L.LightningModule):
@@ -46,7 +42,7 @@ class RouterModule(L.LightningModule):
         return (batch["text"], batch["text_mask"]) if self.hparams.text_dim else (None, None)
 
     def logits(self, batch, t, eps):
-        return self.model(fm_noised(batch["x"], eps, t), TIME_SCALE * t, *self._text(batch))
+        return self.model(router_noised(batch["x"], eps, t), TIME_SCALE * t, *self._text(batch))
 
     def training_step(self, batch, batch_idx):
         g = torch.Generator(self.device).manual_seed(self.hparams.seed * 1_000_003 + self.global_step * 7)

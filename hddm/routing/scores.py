@@ -17,8 +17,17 @@ from typing import Callable
 
 import torch
 
+from hddm.diffusion.objectives import broadcast_time
 from hddm.diffusion.schedules import Schedule
 from hddm.models.router import Router
+
+# Routers and density-ratio heads learn on the state the ensemble integrates, whatever the experts' objectives: x_t on
+# the Flow Matching path; their bundles record it, and the ensemble refuses another.
+ROUTER_NOISING = "flow_matching_linear"
+
+
+def router_noised(x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return (1 - broadcast_time(t, x0)) * x0 + broadcast_time(t, x0) * eps
 
 
 class RoutingScores(ABC):

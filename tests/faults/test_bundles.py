@@ -117,3 +117,11 @@ def test_missing_manifest_keys_and_tensors_are_refused(members, tmp_path):
 def test_a_missing_cuda_device_is_refused(members, tmp_path):
     experts = [copy(members, tmp_path, "fm0"), copy(members, tmp_path, "ddpm1")]
     refused(tmp_path, experts, "device=cuda:99 but this machine has", "device=cuda:99")
+
+
+def test_a_router_trained_on_another_noising_is_refused(members, tmp_path):
+    router = tmp_path / "router"
+    shutil.copytree(members / "router" / "router", router)
+    forge(router, noising="ddpm_cosine")
+    experts = [copy(members, tmp_path, "fm0"), copy(members, tmp_path, "ddpm1")]
+    refused(tmp_path, experts, "was trained on noising 'ddpm_cosine'", "routing=top1", f"ensemble.router={router}")

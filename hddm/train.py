@@ -35,7 +35,8 @@ from hddm.lit.ema import EMA
 from hddm.lit.expert import ExpertModule
 from hddm.lit.runner import checkpoint_callbacks, fit, make_trainer, metrics_csv, resume_checkpoint
 
-IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder")
+# what a run folder's checkpoint must share with the config to be resumed (the init too: another base is another run)
+IDENTITY = ("objective", "prediction", "schedule", "cluster", "partition", "model", "data", "text_encoder", "init")
 
 
 def expert_manifest(cfg: TrainConfig, text_dim: int) -> dict:
@@ -132,13 +133,13 @@ def train(dict_cfg: DictConfig, run_dir: Path) -> dict:
         seed=cfg.seed,
         manifest=manifest,
     )
-    checkpoint_dir = run_dir / "checkpoints"
-    identity = {key: manifest[key] for key in IDENTITY}
-    ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_expert")
     if cfg.init:  # also on resume: its checkpoint's weights replace the init's, and the manifest keeps the record
         init = apply_init(module.model, cfg.init)
         manifest["init"] = {"source_sha256": init["source"]["sha256"], "weights_sha256": init["weights_sha256"]}
         module.hparams.manifest = manifest
+    checkpoint_dir = run_dir / "checkpoints"
+    identity = {key: manifest.get(key) for key in IDENTITY}
+    ckpt_path = resume_checkpoint(cfg.resume, checkpoint_dir, identity, "hddm_expert")
     ema = EMA(decay=cfg.ema.decay, warmup=cfg.ema.warmup)
     callbacks = [
         ema,

@@ -186,5 +186,7 @@ def test_training_starts_from_a_converted_init(compose, tmp_path):
     assert manifest["init"]["weights_sha256"] == sha256_file(init_dir / "model.safetensors")
     resumed = train(compose([f"init={init_dir}", "trainer.max_steps=2", *steps]), tmp_path / "run")
     assert load_expert_bundle(resumed["bundle"])[1]["init"] == manifest["init"]  # a resumed run keeps its record
+    with pytest.raises(HddmError, match="belongs to a different run \\(init differ"):  # another start is another run
+        train(compose(["trainer.max_steps=3", *steps]), tmp_path / "run")
     # The zero final layer of a fresh DiT passes no gradient to the blocks in the first step: they are the init's.
     assert torch.equal(state["model.blocks.0.attn.qkv.weight"], source.state_dict()["blocks.0.attn.qkv.weight"])

@@ -41,7 +41,10 @@ def resume_checkpoint(resume: bool, checkpoint_dir: Path, identity: dict, key: s
         ) from None
     differs = [name for name, value in identity.items() if saved.get(name) != value]
     if differs:
-        raise HddmError(f"{last} belongs to a different run ({', '.join(differs)} differ): set another run_name")
+        raise HddmError(
+            f"{last} belongs to a different run ({', '.join(differs)} differ): set another run_name, "
+            f"or delete {checkpoint_dir.parent} to train this one afresh"
+        )
     return last
 
 

@@ -137,7 +137,7 @@ CLAIMS = [
         "monolithic",
         "fid",
         -1,
-        "not reproduced: monolithic far better, domain FID 56.4 / 59.0 vs Top-2 179.2 / 179.5",
+        "not reproduced: monolithic far better, domain FID 57.6 / 59.7 vs Top-2 173.2 / 164.7",
     ),
     Claim(
         E1,
@@ -146,7 +146,7 @@ CLAIMS = [
         "monolithic",
         "fid",
         +1,
-        "reproduced in direction: Top-1 172.2 / 167.1 vs 56.4 / 59.0, far beyond the paper's gap",
+        "reproduced in direction: Top-1 164.3 / 159.4 vs 57.6 / 59.7, far beyond the paper's gap",
     ),
     Claim(
         E1,
@@ -155,7 +155,7 @@ CLAIMS = [
         "top1",
         "fid",
         -1,
-        "not reproduced: Top-2 179.2 / 179.5 vs Top-1 172.2 / 167.1",
+        "not reproduced: Top-2 173.2 / 164.7 vs Top-1 164.3 / 159.4",
     ),
     Claim(
         E1,
@@ -164,7 +164,7 @@ CLAIMS = [
         "top2",
         "fid",
         +1,
-        "reproduced: full 200.6 / 201.9 vs Top-2 179.2 / 179.5",
+        "reproduced: full 199.0 / 195.7 vs Top-2 173.2 / 164.7",
     ),
     Claim(
         E1,
@@ -188,7 +188,7 @@ CLAIMS = [
         "top2",
         "fid",
         -1,
-        "not reproduced: 180.5 / 186.6 vs 179.2 / 179.5",
+        "not reproduced: 174.3 / 166.8 vs 173.2 / 164.7",
     ),
     Claim(
         E2,
@@ -197,7 +197,7 @@ CLAIMS = [
         "top2",
         "diversity",
         +1,
-        "paper's direction, within the spread: 0.324 / 0.313 vs 0.320 / 0.309",
+        "paper's direction, within the spread: 0.311 / 0.311 vs 0.308 / 0.306",
     ),
     Claim(E6, "1 DDPM of 8", "ddpm1_top2", "top2", "fid", 0),
     Claim(E6, "4 DDPM of 8", "ddpm4_top2", "top2", "fid", 0),

@@ -74,11 +74,12 @@ def run(job: list[str], seed: int) -> None:
         raise SystemExit(f"[seed {seed}] failed: {' '.join(job)}\n{result.stderr[-2000:]}")
 
 
-def expert_job(cluster: int, seed: int) -> list[str]:
+def expert_job(cluster: int, seed: int, init: str) -> list[str]:
     return [
         "hddm.train",
         "experiment=styled_demo_expert",
         "objective=fm",
+        f"init={init}",
         f"cluster={cluster}",
         f"partition.num_clusters={K}",
         f"trainer.max_steps={EXPERT_STEPS}",
@@ -143,13 +144,13 @@ def sample_job(row: str, prompts: str, seed: int) -> list[str]:
     ]
 
 
-def run_lane(seed: int) -> None:
+def run_lane(seed: int, init: str) -> None:
     for c in range(NEW):
-        run(expert_job(c, seed), seed)
+        run(expert_job(c, seed, init), seed)
         run(head_job(c, seed), seed)
     run(router_job("without_new", range(NEW), seed), seed)
     before = bundle_digest(range(NEW), seed)
-    run(expert_job(NEW, seed), seed)  # the new contributor: its own data, its own expert and routing information
+    run(expert_job(NEW, seed, init), seed)  # the new contributor: its own data, its own expert and routing information
     run(head_job(NEW, seed), seed)
     unchanged = bundle_digest(range(NEW), seed) == before
     (ROOT / "runs/grow_ensemble").mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,11 @@ def write_prompts() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--table", action="store_true", help="only write the tables from finished runs")
+    parser.add_argument(
+        "--init",
+        default="base",
+        help="the experts' starting point: the shipped base, or an init bundle's folder (hddm.inits export)",
+    )
     args = parser.parse_args()
     if not args.table:
         subprocess.run(
@@ -203,7 +209,7 @@ def main() -> None:
         )
         write_prompts()
         with ThreadPoolExecutor(len(SEEDS)) as pool:
-            list(pool.map(run_lane, SEEDS))
+            list(pool.map(run_lane, SEEDS, [args.init] * len(SEEDS)))
     sys.path.insert(0, str(HERE))
     from report import write_tables
 

@@ -2,7 +2,8 @@
 # Which base should ship? For each trained base (run.sh with OBJECTIVE= and DOMAIN=; default: the three measured in
 # README.md), fine-tune a Flow Matching and a DDPM-epsilon expert of styled-digits cluster 1 (K=4, the demo's partition:
 # `make demo` or `hddm.prepare data=styled_digits cluster.k=4 cluster.fine_k=64` first) with the demo's expert recipe
-# (300 steps), then score each expert alone: n=200 samples of experiments/styled_demo/prompts.txt, Euler 25 steps,
+# (300 steps; batch 64 and validation every 150 steps, as when the table was measured: the demo's recipe has since
+# moved to batch 32), then score each expert alone: n=200 samples of experiments/styled_demo/prompts.txt, Euler 25 steps,
 # CFG 3. Two jobs at a time, one core each (~4 min per base).
 #   bash experiments/base_model/compare.sh [fm_plain ddpm_plain fm_random_colours]
 set -euo pipefail
@@ -14,7 +15,8 @@ read -r -a BASES <<< "${BASES[*]}"
 expert() {
   local base=$1 objective=$2 run=runs/base_compare/$2_from_$1
   $PY -m hddm.train experiment=styled_demo_expert objective=$objective cluster=1 init=runs/base/${base}_init \
-      trainer.max_steps=300 hydra.run.dir=$run
+      trainer.max_steps=300 data.batch_size=64 trainer.val_check_interval=150 checkpoint.every_n_steps=150 \
+      hydra.run.dir=$run
   $PY -m hddm.evaluate "ensemble.experts=[$run/expert]" ensemble.router=null routing=top1 n=200 steps=25 cfg_scale=3 \
       'metrics=[domain_fid,clip,precision_recall]' prompts_file=experiments/styled_demo/prompts.txt \
       trainer.enable_progress_bar=false hydra.run.dir=$run/eval

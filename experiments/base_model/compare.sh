@@ -3,8 +3,8 @@
 # README.md), fine-tune a Flow Matching and a DDPM-epsilon expert of styled-digits cluster 1 (K=4, the demo's partition:
 # `make demo` or `hddm.prepare data=styled_digits cluster.k=4 cluster.fine_k=64` first) with the demo's expert recipe
 # (300 steps; batch 64 and validation every 150 steps, as when the table was measured: the demo's recipe has since
-# moved to batch 32), then score each expert alone: n=200 samples of experiments/styled_demo/prompts.txt, Euler 25 steps,
-# CFG 3. Two jobs at a time, one core each (~4 min per base).
+# moved to batch 32), then score each expert alone: n=200 samples of experiments/styled_demo/prompts.txt, Euler 25
+# steps, CFG 3. Two jobs at a time, one core each (~4 min per base).
 #   bash experiments/base_model/compare.sh [fm_plain ddpm_plain fm_random_colours]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

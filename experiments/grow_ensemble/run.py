@@ -1,6 +1,7 @@
 """Grow an ensemble without retraining anything: a new contributor's expert joins seven others.
 
-    .venv/bin/python experiments/grow_ensemble/run.py            # both training seeds, one core each (~100 min here, shared)
+    .venv/bin/python experiments/grow_ensemble/run.py            # both training seeds, one core each (~100 min, shared)
+    .venv/bin/python experiments/grow_ensemble/run.py --init D   # the experts start from init bundle D, not the base
     .venv/bin/python experiments/grow_ensemble/run.py --table    # the tables only, from finished runs
 
 Styled digits in K=8 label-free domain clusters (hddm.prepare cluster.k=8). Per training seed: Flow Matching experts of

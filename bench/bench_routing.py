@@ -141,8 +141,10 @@ def measure_sizes(measure, doc: str) -> tuple[argparse.Namespace, list[dict]]:
     return args, [measure(size, args.experts, rounds, repeats) for size in sizes]
 
 
-def write_results(stem: str, title: str, results: list[dict], table: list[str]) -> None:
-    """bench/results/<stem>.json (results with command, date, machine) and <stem>.md (title, provenance, table)."""
+def write_results(stem: str, title: str, results: list[dict], table: list[str], quick: bool) -> None:
+    """bench/results/<stem>.json (results with command, date, machine) and <stem>.md (title, provenance, table);
+    <stem>_quick.* with --quick, so a quick check never overwrites the full run."""
+    stem = f"{stem}_quick" if quick else stem
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(),
@@ -173,7 +175,9 @@ def main() -> None:
         for r in results
     ]
     header = ["| size | batch | single s/step | top1 | top2 | full | top2 <= 2.3x |", "|---|---|---|---|---|---|---|"]
-    write_results("routing_dispatch", f"Routed sampling step cost (K={args.experts})", results, [*header, *rows])
+    write_results(
+        "routing_dispatch", f"Routed sampling step cost (K={args.experts})", results, [*header, *rows], args.quick
+    )
 
 
 if __name__ == "__main__":

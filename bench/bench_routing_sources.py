@@ -96,7 +96,8 @@ def main() -> None:
         for name, value in r["seconds"].items()
     ]
     header = ["| size | batch | source | s / step | x one expert's guided pass |", "|---|---|---|---|---|"]
-    write_results("routing_sources", f"Routing logits per step by source (K={args.experts})", results, [*header, *rows])
+    title = f"Routing logits per step by source (K={args.experts})"
+    write_results("routing_sources", title, results, [*header, *rows], args.quick)
 
 
 if __name__ == "__main__":
